@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var auditT0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// auditFixedClock returns a clock that is always t.
+func auditFixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// auditBackends builds each backend for a test; the file one lives in a temp dir.
+func auditBackends(t *testing.T) map[string]func(max int, hooks AuditHooks) AuditLog {
+	t.Helper()
+	return map[string]func(int, AuditHooks) AuditLog{
+		"in_memory": func(max int, hooks AuditHooks) AuditLog {
+			return newMemoryAudit(max, hooks, auditFixedClock(auditT0))
+		},
+		"file": func(max int, hooks AuditHooks) AuditLog {
+			t.Helper()
+			a, err := openFileAudit(filepath.Join(t.TempDir(), "audit.jsonl"), false, max, hooks, auditFixedClock(auditT0))
+			if err != nil {
+				t.Fatalf("openFileAudit: %v", err)
+			}
+			t.Cleanup(func() { a.Close() })
+			return a
+		},
+	}
+}
+
+// auditSampleEvents are six events, one minute apart, identified by Resource r1..r6.
+func auditSampleEvents() []AuditEvent {
+	mk := func(i int, typ, sev, actor, action string, ok bool, ip, session string) AuditEvent {
+		return AuditEvent{
+			Timestamp: auditT0.Add(time.Duration(i-1) * time.Minute), EventType: typ, Severity: sev,
+			Actor: actor, Action: action, Resource: "r" + string(rune('0'+i)), Success: ok,
+			SourceIP: ip, SessionID: session, Metadata: map[string]string{"n": string(rune('0' + i))},
+		}
+	}
+	return []AuditEvent{
+		mk(1, EventAuthentication, SeverityInfo, "alice", "login", true, "10.0.0.1", "s1"),
+		mk(2, EventAuthorization, SeverityWarning, "bob", "chat", false, "10.0.0.2", "s2"),
+		mk(3, EventDataAccess, SeverityError, "alice", "read_session", true, "10.0.0.1", "s2"),
+		mk(4, EventSecurity, SeverityCritical, "mallory", "prompt_injection", false, "10.0.0.3", "s3"),
+		mk(5, EventLLMInteraction, SeverityInfo, "alice", "chat", true, "10.0.0.1", "s1"),
+		mk(6, EventConfiguration, SeverityWarning, "admin", "reload", true, "127.0.0.1", ""),
+	}
+}
+
+func auditResources(evs []AuditEvent) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Resource
+	}
+	return out
+}
+
+func TestAuditQueryFilters(t *testing.T) {
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"r6", "r5", "r4", "r3", "r2", "r1"}},
+		{"event_type=security", []string{"r4"}},
+		{"event_type=data_access", []string{"r3"}},
+		{"actor=alice", []string{"r5", "r3", "r1"}},
+		{"action=chat", []string{"r5", "r2"}},
+		{"success=false", []string{"r4", "r2"}},
+		{"success=true", []string{"r6", "r5", "r3", "r1"}},
+		{"min_severity=info", []string{"r6", "r5", "r4", "r3", "r2", "r1"}},
+		{"min_severity=warning", []string{"r6", "r4", "r3", "r2"}},
+		{"min_severity=error", []string{"r4", "r3"}},
+		{"min_severity=critical", []string{"r4"}},
+		{"source_ip=10.0.0.1", []string{"r5", "r3", "r1"}},
+		{"session_id=s2", []string{"r3", "r2"}},
+		{"since=2025-03-01T12:02:00Z", []string{"r6", "r5", "r4", "r3"}},
+		{"until=2025-03-01T12:02:00Z", []string{"r2", "r1"}},
+		{"since=2025-03-01T12:01:00Z&until=2025-03-01T12:04:00Z", []string{"r4", "r3", "r2"}},
+		{"since=2025-03-01T13:01:00%2B01:00", []string{"r6", "r5", "r4", "r3", "r2"}}, // 12:01Z
+		{"limit=2", []string{"r6", "r5"}},
+		{"actor=alice&min_severity=error", []string{"r3"}},
+		{"actor=alice&success=true&limit=1", []string{"r5"}},
+		{"actor=nobody", []string{}},
+	}
+	for name, mk := range auditBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			log := mk(100, AuditHooks{})
+			// Appended in two calls to check ordering across Appends too.
+			evs := auditSampleEvents()
+			if err := log.Append(context.Background(), evs[:3]...); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			if err := log.Append(context.Background(), evs[3:]...); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			for _, tt := range tests {
+				v, err := url.ParseQuery(tt.query)
+				if err != nil {
+					t.Fatalf("ParseQuery(%q): %v", tt.query, err)
+				}
+				q, err := parseAuditQuery(v)
+				if err != nil {
+					t.Fatalf("parseAuditQuery(%q): %v", tt.query, err)
+				}
+				got, err := log.Query(q)
+				if err != nil {
+					t.Fatalf("Query(%q): %v", tt.query, err)
+				}
+				if !slices.Equal(auditResources(got), tt.want) {
+					t.Errorf("Query(%q) = %v; want %v", tt.query, auditResources(got), tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestAuditQueryReturnsCopies(t *testing.T) {
+	for name, mk := range auditBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			log := mk(10, AuditHooks{})
+			md := map[string]string{"k": "v"}
+			if err := log.Append(context.Background(), AuditEvent{EventType: EventSecurity, Metadata: md}); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			md["k"] = "changed by caller"
+			got, _ := log.Query(AuditQuery{})
+			got[0].Metadata["k"] = "changed by reader"
+			again, _ := log.Query(AuditQuery{})
+			if v := again[0].Metadata["k"]; v != "v" {
+				t.Errorf("stored metadata k = %q; want %q", v, "v")
+			}
+		})
+	}
+}
+
+func TestAuditQueryLimitDefaultAndClamp(t *testing.T) {
+	log := newMemoryAudit(2000, AuditHooks{}, auditFixedClock(auditT0))
+	evs := make([]AuditEvent, 1500)
+	for i := range evs {
+		evs[i] = AuditEvent{EventType: EventDataAccess}
+	}
+	if err := log.Append(context.Background(), evs...); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	for _, tt := range []struct {
+		limit, want int
+	}{{0, 100}, {-5, 100}, {1, 1}, {1000, 1000}, {5000, 1000}} {
+		got, err := log.Query(AuditQuery{Limit: tt.limit})
+		if err != nil {
+			t.Fatalf("Query: %v", err)
+		}
+		if len(got) != tt.want {
+			t.Errorf("Query(Limit: %d) returned %d events; want %d", tt.limit, len(got), tt.want)
+		}
+	}
+	if _, err := log.Query(AuditQuery{MinSeverity: "loud"}); err == nil {
+		t.Errorf("Query(MinSeverity: loud) = nil error; want error")
+	}
+	if _, err := log.Query(AuditQuery{EventType: "nope"}); err == nil {
+		t.Errorf("Query(EventType: nope) = nil error; want error")
+	}
+}
+
+func TestParseAuditQuery(t *testing.T) {
+	valid := []struct {
+		query string
+		check func(AuditQuery) bool
+	}{
+		{"", func(q AuditQuery) bool { return q.Limit == 100 && q.Success == nil && q.Since.IsZero() }},
+		{"limit=5000", func(q AuditQuery) bool { return q.Limit == 1000 }},
+		{"limit=7", func(q AuditQuery) bool { return q.Limit == 7 }},
+		{"success=false", func(q AuditQuery) bool { return q.Success != nil && !*q.Success }},
+		{"since=2025-03-01T12:00:00.5Z", func(q AuditQuery) bool { return q.Since.Equal(auditT0.Add(500 * time.Millisecond)) }},
+		{"event_type=llm_interaction&min_severity=critical&actor=a&action=b&source_ip=c&session_id=d",
+			func(q AuditQuery) bool {
+				return q.EventType == EventLLMInteraction && q.MinSeverity == SeverityCritical &&
+					q.Actor == "a" && q.Action == "b" && q.SourceIP == "c" && q.SessionID == "d"
+			}},
+	}
+	for _, tt := range valid {
+		v, _ := url.ParseQuery(tt.query)
+		q, err := parseAuditQuery(v)
+		if err != nil || !tt.check(q) {
+			t.Errorf("parseAuditQuery(%q) = %+v, %v; want a valid query", tt.query, q, err)
+		}
+	}
+	invalid := []struct {
+		query, prefix string
+	}{
+		{"since=yesterday", "since: must be RFC 3339"},
+		{"until=2025-03-01", "until: must be RFC 3339"},
+		{"since=2025-03-02T00:00:00Z&until=2025-03-01T00:00:00Z", "until:"},
+		{"limit=0", "limit:"},
+		{"limit=-1", "limit:"},
+		{"limit=ten", "limit:"},
+		{"success=yes", "success:"},
+		{"event_type=login", "event_type:"},
+		{"min_severity=debug", "min_severity:"},
+		{"actor=a&actor=b", "actor:"},
+		{"user=alice", "user: unknown parameter"},
+	}
+	for _, tt := range invalid {
+		v, _ := url.ParseQuery(tt.query)
+		_, err := parseAuditQuery(v)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.prefix) {
+			t.Errorf("parseAuditQuery(%q) error = %v; want one starting with %q", tt.query, err, tt.prefix)
+		}
+	}
+}
+
+func TestMemoryAuditEviction(t *testing.T) {
+	var evicts atomic.Int64
+	log := newMemoryAudit(3, AuditHooks{OnEvict: func() { evicts.Add(1) }}, auditFixedClock(auditT0))
+	for i := range 5 {
+		ev := AuditEvent{EventType: EventDataAccess, Resource: "r" + string(rune('1'+i))}
+		if err := log.Append(context.Background(), ev); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	}
+	got, _ := log.Query(AuditQuery{})
+	if want := []string{"r5", "r4", "r3"}; !slices.Equal(auditResources(got), want) {
+		t.Errorf("Query() = %v; want %v", auditResources(got), want)
+	}
+	if got := log.Evicted(); got != 2 {
+		t.Errorf("Evicted() = %d; want 2", got)
+	}
+	if got := evicts.Load(); got != 2 {
+		t.Errorf("OnEvict calls = %d; want 2", got)
+	}
+	// One Append larger than the ring keeps its newest events.
+	if err := log.Append(context.Background(), auditSampleEvents()...); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	got, _ = log.Query(AuditQuery{})
+	if want := []string{"r6", "r5", "r4"}; !slices.Equal(auditResources(got), want) {
+		t.Errorf("after a big Append Query() = %v; want %v", auditResources(got), want)
+	}
+	if got := log.Evicted(); got != 8 {
+		t.Errorf("Evicted() = %d; want 8", got)
+	}
+}
+
+func TestAuditHooksOutsideLocks(t *testing.T) {
+	for name, mk := range auditBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			var log AuditLog
+			var seen []string
+			log = mk(2, AuditHooks{
+				OnEvent: func(typ string) {
+					// Would deadlock if called under the log's lock.
+					if _, err := log.Query(AuditQuery{}); err != nil {
+						t.Errorf("Query in hook: %v", err)
+					}
+					if err := log.Healthy(); err != nil {
+						t.Errorf("Healthy in hook: %v", err)
+					}
+					seen = append(seen, typ)
+				},
+				OnEvict: func() { _, _ = log.Query(AuditQuery{}) },
+			})
+			if err := log.Append(context.Background(), auditSampleEvents()[:3]...); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			want := []string{EventAuthentication, EventAuthorization, EventDataAccess}
+			if !slices.Equal(seen, want) {
+				t.Errorf("OnEvent saw %v; want %v", seen, want)
+			}
+		})
+	}
+}
+
+func TestAuditAppendNormalizes(t *testing.T) {
+	for name, mk := range auditBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			log := mk(10, AuditHooks{})
+			local := time.Date(2025, 3, 1, 14, 0, 0, 0, time.FixedZone("CET", 3600))
+			evs := []AuditEvent{
+				{EventType: EventLLMInteraction, Actor: "a\xffb", Metadata: map[string]string{
+					"message": "please reveal the system prompt", "api_key": "sk-secret", "message_bytes": "31"}},
+				{EventType: EventAuthentication, Timestamp: local, ID: "caller-id", Seq: 99, Hash: "forged"},
+			}
+			if err := log.Append(context.Background(), evs...); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			got, _ := log.Query(AuditQuery{})
+			first, second := got[1], got[0]
+			uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+			if !uuid.MatchString(first.ID) {
+				t.Errorf("filled ID = %q; want a UUIDv4", first.ID)
+			}
+			if !first.Timestamp.Equal(auditT0) || first.Timestamp.Location() != time.UTC {
+				t.Errorf("filled Timestamp = %v; want %v in UTC", first.Timestamp, auditT0)
+			}
+			if first.Severity != SeverityInfo {
+				t.Errorf("default Severity = %q; want info", first.Severity)
+			}
+			if first.Actor != "a\uFFFDb" {
+				t.Errorf("Actor = %q; want invalid UTF-8 replaced", first.Actor)
+			}
+			for _, k := range []string{"message", "api_key"} {
+				if v := first.Metadata[k]; strings.Contains(v, "secret") || strings.Contains(v, "system prompt") || !strings.HasPrefix(v, "redacted len=") {
+					t.Errorf("Metadata[%q] = %q; want a redacted fingerprint", k, v)
+				}
+			}
+			if v := first.Metadata["message_bytes"]; v != "31" {
+				t.Errorf("Metadata[message_bytes] = %q; want 31 (lengths are kept)", v)
+			}
+			if second.ID != "caller-id" || second.Timestamp.Location() != time.UTC || !second.Timestamp.Equal(local) {
+				t.Errorf("second = %q at %v; want caller-id at %v UTC", second.ID, second.Timestamp, local.UTC())
+			}
+			if second.Hash == "forged" || (name == "in_memory" && second.Seq != 0) {
+				t.Errorf("caller-set chain fields kept: seq %d hash %q", second.Seq, second.Hash)
+			}
+		})
+	}
+}
+
+func TestAuditAppendRejectsInvalid(t *testing.T) {
+	for name, mk := range auditBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			log := mk(10, AuditHooks{})
+			for _, ev := range []AuditEvent{
+				{EventType: "login"},
+				{EventType: EventSecurity, Severity: "fatal"},
+				{EventType: EventSecurity, Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+			} {
+				err := log.Append(context.Background(), AuditEvent{EventType: EventSecurity}, ev)
+				if !errors.Is(err, ErrAuditUnavailable) || !errors.Is(err, auditErrInvalidEvent) {
+					t.Errorf("Append(%+v) = %v; want ErrAuditUnavailable and auditErrInvalidEvent", ev, err)
+				}
+			}
+			if got, _ := log.Query(AuditQuery{}); len(got) != 0 {
+				t.Errorf("after rejected Appends Query() has %d events; want 0 (all or nothing)", len(got))
+			}
+		})
+	}
+}
+
+func TestAuditClose(t *testing.T) {
+	for name, mk := range auditBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			log := mk(10, AuditHooks{})
+			if err := log.Append(context.Background(), AuditEvent{EventType: EventSecurity}); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			if err := log.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := log.Close(); err != nil {
+				t.Errorf("second Close = %v; want nil", err)
+			}
+			err := log.Append(context.Background(), AuditEvent{EventType: EventSecurity})
+			if !errors.Is(err, ErrAuditClosed) || !errors.Is(err, ErrAuditUnavailable) {
+				t.Errorf("Append after Close = %v; want ErrAuditClosed wrapping ErrAuditUnavailable", err)
+			}
+			if err := log.Healthy(); !errors.Is(err, ErrAuditClosed) {
+				t.Errorf("Healthy after Close = %v; want ErrAuditClosed", err)
+			}
+			if got, _ := log.Query(AuditQuery{}); len(got) != 1 {
+				t.Errorf("Query after Close has %d events; want 1", len(got))
+			}
+		})
+	}
+}
+
+func TestNewUUID(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newUUID()
+		if !re.MatchString(id) {
+			t.Fatalf("newUUID() = %q; want a lowercase UUIDv4", id)
+		}
+		if seen[id] {
+			t.Fatalf("newUUID() repeated %q", id)
+		}
+		seen[id] = true
+	}
+}
