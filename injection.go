@@ -1,0 +1,446 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+)
+
+// injectionThreshold is the score at or above which a message is an injection.
+// Rules are weighted so that one unambiguous cue ("ignore all previous
+// instructions", a chat-template marker) reaches it alone while weak cues
+// ("act as", "from now on") need company.
+const injectionThreshold = 0.5
+
+// InjectionVerdict is the detector's judgement of one message.
+type InjectionVerdict struct {
+	Injection bool     `json:"injection"`
+	Score     float64  `json:"score"`   // [0,1]
+	Signals   []string `json:"signals"` // stable snake_case names; never nil
+	Invisible bool     `json:"-"`       // message carried invisible/tag characters
+	Encoded   bool     `json:"-"`       // a signal was found only in decoded Base64/hex/ROT13 content
+}
+
+// InjectionDetector scores messages for prompt injection and jailbreak
+// attempts. It normalises the text (invisible characters, full-width forms,
+// look-alike letters, case, punctuation, spaced-out letters, leetspeak,
+// Base64/hex/ROT13), then matches families of rules where the words of the
+// token view can start them, and a few literal markers in the raw text. Each matching rule
+// adds its weight; weights combine as independent evidence
+// (1 - Π(1 - w)), one per rule group, so the score stays in [0, 1].
+//
+// Build it once with newInjectionDetector; all regular expressions are
+// compiled there. A detector is immutable and safe for concurrent use.
+// Scanning costs time linear in the message length.
+type InjectionDetector struct {
+	opts   normOptions
+	rules  []injRule
+	groups int
+	index  injIndex // heads of the rules, plain and ROT13 (see injHeads)
+	// prefixRules are rules whose first token is only known by a prefix.
+	prefixRules []injPrefixRule
+	// blobIndex maps the first bytes (up to four) of every rule's first
+	// token to the rule, for text without word breaks.
+	blobIndex map[string][]int
+
+	exfilImage *regexp.Regexp
+	htmlImage  *regexp.Regexp
+
+	// Indices of the rules matched outside the token view.
+	ruleChat, ruleTrace, ruleRoleLine, ruleEscape, ruleDAN, ruleInventedGPT int
+	ruleExfilQuery, ruleExfilImage, ruleHTMLImage                           int
+	// Indices of the pseudo-rules for the normalisation findings.
+	ruleTags, ruleInWordInvisible, ruleInvisible, ruleHomoglyph, ruleEncoded int
+}
+
+// injRule is a compiled rule; re is nil for rules matched by code.
+type injRule struct {
+	signal  string
+	lexicon bool           // counts towards its group's vocabulary density
+	unless  *regexp.Regexp // when it matches at the same token, the rule does not fire
+	group   int
+	weight  float64
+	re      *regexp.Regexp  // anchored at a token of the token view
+	third   map[string]bool // the words the third token can be; nil: any
+	compact *regexp.Regexp  // the same, for spaced-out letters joined without spaces
+}
+
+// Scan tuning constants.
+const (
+	// injWindow is how far past its first token a rule may reach, in bytes of the
+	// token view; the longest rule spans about twenty words.
+	injWindow = 256
+	// injMaxImages caps the markdown/HTML images examined per message.
+	injMaxImages = 64
+)
+
+// injFound records where a rule matched: in the message itself (including
+// leetspeak, spaced letters and hidden tag text) or only in decoded content.
+const (
+	injPlain   uint8 = 1
+	injDecoded uint8 = 2
+)
+
+// newInjectionDetector compiles the rule table into a ready detector.
+func newInjectionDetector() *InjectionDetector {
+	return injNewDetector(normAllOptions())
+}
+
+// injNewDetector builds a detector with the given normalisation steps; tests
+// switch steps off one at a time to measure what each costs and buys.
+func injNewDetector(o normOptions) *InjectionDetector {
+	d := &InjectionDetector{
+		opts:       o,
+		index:      make(injIndex),
+		blobIndex:  make(map[string][]int),
+		exfilImage: regexp.MustCompile(`^!\[[^\]\n]{0,300}\]\(\s*<?((?:https?:)?//[^\s)>]+)`),
+		htmlImage:  regexp.MustCompile(`^<img\b[^>]{0,300}\bsrc\s*=\s*["']?(?:https?:)?//[^\s"'>]*\?[^\s"'>]*=`),
+	}
+	groups := make(map[string]int)
+	groupOf := func(signal, name string) int {
+		key := signal + "/" + name
+		g, ok := groups[key]
+		if !ok {
+			g = len(groups)
+			groups[key] = g
+		}
+		return g
+	}
+	for _, s := range injRuleSpecs() {
+		r, heads, err := injCompile(s, groupOf(s.signal, s.group))
+		if err != nil {
+			// The rule table is part of the program: a bad rule is a bug.
+			panic(fmt.Sprintf("injection rule %s/%s: %v", s.signal, s.group, err))
+		}
+		d.indexHeads(len(d.rules), heads)
+		d.rules = append(d.rules, r)
+	}
+	add := func(signal, group string, w float64) int {
+		d.rules = append(d.rules, injRule{signal: signal, group: groupOf(signal, group), weight: w})
+		return len(d.rules) - 1
+	}
+	d.ruleChat = add(injSigTemplate, "chat_template", 0.75)
+	d.ruleTrace = add(injSigTemplate, "agent_trace", 0.6)
+	d.ruleRoleLine = add(injSigTemplate, "role_line", 0.35)
+	d.ruleEscape = add(injSigTemplate, "escaped_newlines", 0.35)
+	d.ruleDAN = add(injSigPersona, "jailbreak_name", 0.45)
+	d.ruleInventedGPT = add(injSigPersona, "invented_model", 0.35)
+	d.ruleExfilQuery = add(injSigExfil, "image", 0.8)
+	d.ruleHTMLImage = add(injSigExfil, "image", 0.6)
+	d.ruleExfilImage = add(injSigExfil, "image", 0.35)
+	d.ruleTags = add(injSigInvisible, "invisible", 0.6)
+	d.ruleInWordInvisible = add(injSigInvisible, "invisible", 0.35)
+	d.ruleInvisible = add(injSigInvisible, "invisible", 0.1)
+	d.ruleHomoglyph = add(injSigHomoglyph, "homoglyph", 0.35)
+	d.ruleEncoded = add(injSigEncoded, "encoded", 0.3)
+	d.groups = len(groups)
+	return d
+}
+
+// injCompile compiles one rule and derives where it can start.
+func injCompile(s injRuleSpec, group int) (injRule, injHeadSet, error) {
+	// Tokens of the view end at a space or at the end, which also holds for
+	// non-ASCII words where RE2's ASCII-only \b would not.
+	pattern := strings.TrimSuffix(s.pattern, `\b`)
+	compact := strings.ReplaceAll(strings.ReplaceAll(pattern, `\b`, ""), " ", " ?")
+	r := injRule{signal: s.signal, lexicon: s.lexicon, group: group, weight: s.weight}
+	var err error
+	if r.re, err = regexp.Compile(`^` + pattern + `(?: |$)`); err != nil {
+		return r, injHeadSet{}, fmt.Errorf("compile: %w", err)
+	}
+	if r.compact, err = regexp.Compile(`^` + compact); err != nil {
+		return r, injHeadSet{}, fmt.Errorf("compile compact form: %w", err)
+	}
+	if s.unless != "" {
+		if r.unless, err = regexp.Compile(`^` + strings.TrimSuffix(s.unless, `\b`) + `(?: |$)`); err != nil {
+			return r, injHeadSet{}, fmt.Errorf("compile exception: %w", err)
+		}
+	}
+	if r.third, err = injTokenSet(pattern, 2); err != nil {
+		return r, injHeadSet{}, err
+	}
+	heads, err := injHeads(pattern)
+	return r, heads, err
+}
+
+// injPrefixRule is a rule whose first token is only known to start with p.
+type injPrefixRule struct {
+	p  string
+	id int
+}
+
+// indexHeads records where rule id can start.
+func (d *InjectionDetector) indexHeads(id int, h injHeadSet) {
+	for _, rot := range []bool{false, true} {
+		conv := func(s string) string { return s }
+		if rot {
+			conv = normROT13
+		}
+		for _, p := range h.pairs {
+			d.index.add(conv(p), id, rot)
+			d.index.markPairs(conv(p))
+		}
+		for _, s := range h.singles {
+			d.index.add(conv(s), id, rot)
+		}
+	}
+	for _, p := range h.prefixes {
+		d.prefixRules = append(d.prefixRules, injPrefixRule{p: p, id: id})
+	}
+	firsts := append(append([]string{}, h.singles...), h.prefixes...)
+	for _, p := range h.pairs {
+		firsts = append(firsts, p[:strings.IndexByte(p, ' ')])
+	}
+	for _, f := range firsts {
+		k := injKey(f)
+		d.blobIndex[k] = injAppendUnique(d.blobIndex[k], id)
+	}
+}
+
+// injKey is the blob-index key of a token: its first four bytes.
+func injKey(tok string) string {
+	if len(tok) > 4 {
+		return tok[:4]
+	}
+	return tok
+}
+
+func injAppendUnique(ids []int, id int) []int {
+	for _, x := range ids {
+		if x == id {
+			return ids
+		}
+	}
+	return append(ids, id)
+}
+
+// injState collects the rules matched while scanning one message.
+type injState struct {
+	found []uint8 // per rule: injPlain and/or injDecoded bits
+}
+
+func (st *injState) mark(id int, origin uint8) { st.found[id] |= origin }
+
+// done reports whether evaluating rule id again from origin cannot change
+// the verdict.
+func (st *injState) done(id int, origin uint8) bool {
+	f := st.found[id]
+	return f&injPlain != 0 || f&origin != 0
+}
+
+// Scan judges one message. It is safe for concurrent use.
+func (d *InjectionDetector) Scan(text string) InjectionVerdict {
+	st := injState{found: make([]uint8, len(d.rules))}
+	n := normalize(text, d.opts)
+	d.scanView(&st, n.words, injPlain, d.opts.decode)
+	if n.leet != "" {
+		d.scanView(&st, n.leet, injPlain, false)
+	}
+	for _, b := range n.blobs {
+		d.scanBlob(&st, b)
+	}
+	d.scanRaw(&st, n.raw, n.lower, injPlain)
+
+	inner := d.opts
+	inner.decode = false
+	if n.hidden != "" {
+		h := normalize(n.hidden, inner)
+		d.scanView(&st, h.words, injPlain, false)
+		d.scanRaw(&st, h.raw, h.lower, injPlain)
+	}
+	if d.opts.decode {
+		for _, dec := range normDecodeRuns(n.raw) {
+			h := normalize(dec, inner)
+			d.scanView(&st, h.words, injDecoded, false)
+			if h.leet != "" {
+				d.scanView(&st, h.leet, injDecoded, false)
+			}
+			d.scanRaw(&st, h.raw, h.lower, injDecoded)
+		}
+	}
+
+	switch {
+	case n.tags > 0:
+		st.mark(d.ruleTags, injPlain)
+	case n.inWordInvisible:
+		st.mark(d.ruleInWordInvisible, injPlain)
+	case n.invisible > 0:
+		st.mark(d.ruleInvisible, injPlain)
+	}
+	if n.mixedScript {
+		st.mark(d.ruleHomoglyph, injPlain)
+	}
+	return d.verdict(&st)
+}
+
+// scanView matches the rules at every token of a token view where the first
+// one or two tokens can start them. With rot set it also reads the tokens as
+// ROT13 and matches the decoded window.
+func (d *InjectionDetector) scanView(st *injState, v string, origin uint8, rot bool) {
+	for i := 0; i < len(v); {
+		end := injTokenEnd(v, i)
+		tok := v[i:end]
+		if len(tok) > 4 && strings.HasSuffix(tok, "gpt") && tok != "chatgpt" {
+			// Jailbreak personas are named after the model: "DarkGPT", "BasedGPT".
+			st.mark(d.ruleInventedGPT, origin)
+		}
+		if e := d.index[tok]; e != nil {
+			d.try(st, v, i, e.ids, origin, false)
+			if rot {
+				d.try(st, v, i, e.rotIDs, injDecoded, true)
+			}
+			if e.pairs && end < len(v) {
+				if p := d.index[v[i:injTokenEnd(v, end+1)]]; p != nil {
+					d.try(st, v, i, p.ids, origin, false)
+					if rot {
+						d.try(st, v, i, p.rotIDs, injDecoded, true)
+					}
+				}
+			}
+		}
+		for _, pr := range d.prefixRules {
+			if strings.HasPrefix(tok, pr.p) {
+				d.try(st, v, i, []int{pr.id}, origin, false)
+			}
+		}
+		i = end + 1
+	}
+}
+
+// injThirdToken returns the third token of v from i on, or "" if none.
+func injThirdToken(v string, i int) string {
+	for k := 0; k < 2; k++ {
+		i = injTokenEnd(v, i) + 1
+		if i >= len(v) {
+			return ""
+		}
+	}
+	return v[i:injTokenEnd(v, i)]
+}
+
+// injTokenEnd returns the end of the token of v that starts at i.
+func injTokenEnd(v string, i int) int {
+	if j := strings.IndexByte(v[i:], ' '); j >= 0 {
+		return i + j
+	}
+	return len(v)
+}
+
+// try runs rules ids on the window of v starting at i, ROT13-decoded if rot.
+func (d *InjectionDetector) try(st *injState, v string, i int, ids []int, origin uint8, rot bool) {
+	var w, third string
+	thirdKnown := false
+	for _, id := range ids {
+		if st.done(id, origin) {
+			continue
+		}
+		if set := d.rules[id].third; set != nil {
+			if !thirdKnown {
+				third, thirdKnown = injThirdToken(v, i), true
+				if rot {
+					third = normROT13(third)
+				}
+			}
+			if !set[third] {
+				continue
+			}
+		}
+		if w == "" {
+			w = injWindowAt(v, i)
+			if rot {
+				w = normROT13(w)
+			}
+		}
+		if d.rules[id].matches(w) {
+			st.mark(id, origin)
+		}
+	}
+}
+
+// matches reports whether the rule fires on a window that starts at a token.
+func (r *injRule) matches(w string) bool {
+	return r.re.MatchString(w) && (r.unless == nil || !r.unless.MatchString(w))
+}
+
+// injWindowAt returns the text from i to about injWindow bytes on, ending at
+// a token boundary so that no rule matches half a word.
+func injWindowAt(v string, i int) string {
+	end := i + injWindow
+	if end >= len(v) {
+		return v[i:]
+	}
+	if sp := strings.IndexByte(v[end:], ' '); sp >= 0 {
+		return v[i : end+sp]
+	}
+	return v[i:]
+}
+
+// scanBlob matches the spaced-letter form of the rules inside a run of
+// letters that had no word breaks ("s a y t h a t" joined to "saythat").
+func (d *InjectionDetector) scanBlob(st *injState, b string) {
+	for p := 0; p < len(b); p++ {
+		for k := 4; k >= 1; k-- {
+			if p+k > len(b) {
+				continue
+			}
+			for _, id := range d.blobIndex[b[p:p+k]] {
+				if r := &d.rules[id]; !st.done(id, injPlain) && r.compact.MatchString(injWindowAt(b, p)) &&
+					(r.unless == nil || !r.unless.MatchString(injWindowAt(b, p))) {
+					st.mark(id, injPlain)
+				}
+			}
+		}
+	}
+}
+
+// verdict combines the matched rules into a score and the named signals.
+func (d *InjectionDetector) verdict(st *injState) InjectionVerdict {
+	weights := make([]float64, d.groups)
+	lexicon := make([]int, d.groups)
+	plain := make(map[string]bool)
+	seen := make(map[string]bool)
+	for id, f := range st.found {
+		if f == 0 {
+			continue
+		}
+		r := d.rules[id]
+		if r.lexicon {
+			lexicon[r.group]++
+			if w := injLexiconWeight(lexicon[r.group]); w == 0 {
+				continue
+			} else {
+				r.weight = w
+			}
+		}
+		weights[r.group] = math.Max(weights[r.group], r.weight)
+		seen[r.signal] = true
+		if f&injPlain != 0 {
+			plain[r.signal] = true
+		}
+	}
+	v := InjectionVerdict{Signals: []string{}}
+	for sig := range seen {
+		if !plain[sig] {
+			v.Encoded = true
+		}
+	}
+	if v.Encoded {
+		g := d.rules[d.ruleEncoded].group
+		weights[g] = d.rules[d.ruleEncoded].weight
+		seen[injSigEncoded] = true
+	}
+	v.Invisible = seen[injSigInvisible]
+	keep := 1.0
+	for _, w := range weights {
+		keep *= 1 - w
+	}
+	v.Score = math.Round((1-keep)*1000) / 1000
+	v.Injection = v.Score >= injectionThreshold
+	for _, sig := range injSignalOrder() {
+		if seen[sig] {
+			v.Signals = append(v.Signals, sig)
+		}
+	}
+	return v
+}
