@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// recordAudit adds ev to the current request's batch. Fields common to the
+// request (actor, source, user agent, ids) are filled in when the batch is
+// flushed. Outside a request it does nothing.
+func recordAudit(ctx context.Context, ev AuditEvent) {
+	ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo)
+	if !ok {
+		return
+	}
+	ri.mu.Lock()
+	ri.events = append(ri.events, ev)
+	ri.mu.Unlock()
+}
+
+// flushAudit writes the request's batch in one Append, so the records are
+// durable (fsync = "always") before the answer is sent. It runs even when
+// the client has gone: the tokens a cancelled turn used are still audited.
+func (a *app) flushAudit(r *http.Request) error {
+	ri := requestInfoFrom(r.Context())
+	ri.mu.Lock()
+	events := ri.events
+	ri.events = nil
+	ri.mu.Unlock()
+	if len(events) == 0 {
+		return nil
+	}
+	actor := ri.principal.Subject
+	if actor == "" {
+		actor = ri.user
+	}
+	if actor == "" {
+		actor = "anonymous"
+	}
+	ua := ri.userAgent
+	if ua == "" {
+		ua = "(none)"
+	}
+	for i := range events {
+		ev := &events[i]
+		if ev.Actor == "" {
+			ev.Actor = actor
+		}
+		if ev.SourceIP == "" {
+			ev.SourceIP = ri.clientIP
+		}
+		ev.UserAgent = ua
+		if ev.SessionID == "" {
+			ev.SessionID = ri.sessionID
+		}
+		ev.RequestID = ri.trace.RequestID()
+		ev.TraceID = ri.trace.TraceIDString()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	err := a.audit.Append(ctx, events...)
+	if err != nil {
+		a.logger.ErrorContext(r.Context(), "audit write failed; answering 503", "events", len(events), "error", err.Error())
+	}
+	return err
+}
+
+// incidentSeverity maps a threat level to an audit severity.
+func incidentSeverity(level string) string {
+	switch level {
+	case "critical":
+		return SeverityCritical
+	case "high":
+		return SeverityError
+	case "medium":
+		return SeverityWarning
+	default:
+		return SeverityInfo
+	}
+}
+
+// onIncident counts and audits incidents raised by the security monitor.
+func (a *app) onIncident(inc Incident, isNew bool) {
+	if isNew {
+		a.metrics.securityIncidents.WithLabelValues(inc.IncidentType, inc.ThreatLevel).Inc()
+	}
+	action := "security.incident"
+	if !isNew {
+		action = "security.incident_escalated"
+	}
+	a.logger.Warn("security incident", "incident_id", inc.ID, "type", inc.IncidentType, "level", inc.ThreatLevel,
+		"source", inc.Source, "new", isNew)
+	a.recordSystem(context.Background(), AuditEvent{
+		EventType: EventSecurity, Severity: incidentSeverity(inc.ThreatLevel), Action: action,
+		Actor: inc.Metadata["principal"], Resource: "incident:" + inc.ID, Success: true, SourceIP: inc.Source,
+		Metadata: map[string]string{
+			"incident_id": inc.ID, "incident_type": inc.IncidentType, "threat_level": inc.ThreatLevel,
+			"action_taken": inc.ActionTaken, "count": inc.Metadata["count"],
+		},
+	})
+}
+
+func (a *app) onBlock(source, principal string, until time.Time) {
+	a.logger.Warn("blocking source", slog.String("source", source), slog.String("principal", principal),
+		slog.Time("until", until))
+}
+
+// llmAuditEvent describes one model call for the audit trail.
+func llmAuditEvent(provider, model, outcome string, d time.Duration, u Usage, cost float64) AuditEvent {
+	sev := SeverityInfo
+	if outcome != "success" {
+		sev = SeverityWarning
+	}
+	return AuditEvent{
+		EventType: EventLLMInteraction, Severity: sev, Action: "llm.call", Resource: "llm:" + provider,
+		Success: outcome == "success",
+		Metadata: map[string]string{
+			"provider": provider, "model": model, "outcome": outcome,
+			"input_tokens":  strconv.Itoa(u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens),
+			"output_tokens": strconv.Itoa(u.OutputTokens),
+			"cost_usd":      strconv.FormatFloat(cost, 'f', -1, 64),
+			"latency_ms":    strconv.FormatInt(d.Milliseconds(), 10),
+		},
+	}
+}
