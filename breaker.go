@@ -231,6 +231,23 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 	}, nil
 }
 
+// Ticket is one admission from AllowTicket: the generation its result
+// belongs to. It is a plain value, so admission allocates nothing.
+type Ticket struct{ gen, epoch uint64 }
+
+// AllowTicket is the allocation-free form of Allow for hot paths: on
+// success the caller must pass the ticket to Done exactly once (like a
+// mutex's Unlock, a second Done would count the call twice).
+func (b *Breaker) AllowTicket() (Ticket, error) {
+	gen, epoch, err := b.admit()
+	return Ticket{gen: gen, epoch: epoch}, err
+}
+
+// Done records the outcome of the call admitted with t.
+func (b *Breaker) Done(t Ticket, err error) {
+	b.record(t.gen, t.epoch, b.classify(err))
+}
+
 // Execute runs fn if the breaker admits it and records its outcome. A
 // rejection returns the breaker's error without calling fn. A panic in fn is
 // recorded as a failure and keeps propagating (with its original stack).

@@ -604,3 +604,40 @@ func BenchmarkBreakerExecute(b *testing.B) {
 		br.Execute(fn)
 	}
 }
+
+// BenchmarkBreakerAdmission is the request path's form: AllowTicket + Done.
+func BenchmarkBreakerAdmission(b *testing.B) {
+	br := NewBreaker(BreakerSettings{})
+	b.ReportAllocs()
+	for b.Loop() {
+		tk, err := br.AllowTicket()
+		if err != nil {
+			b.Fatal(err)
+		}
+		br.Done(tk, nil)
+	}
+}
+
+func TestBreakerTicketsFollowGenerations(t *testing.T) {
+	clk := newFakeClock()
+	br := NewBreaker(BreakerSettings{FailureThreshold: 2, OpenTimeout: time.Minute, Now: clk.Now})
+	old, err := br.AllowTicket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		tk, _ := br.AllowTicket()
+		br.Done(tk, errors.New("boom"))
+	}
+	if br.State() != StateOpen {
+		t.Fatalf("state = %v; want open", br.State())
+	}
+	// A result from before the transition changes nothing (CB7).
+	br.Done(old, nil)
+	if c := br.Counts(); br.State() != StateOpen || c.TotalSuccesses != 0 {
+		t.Errorf("stale ticket changed the breaker: %v %+v", br.State(), c)
+	}
+	if _, err := br.AllowTicket(); !errors.Is(err, ErrOpen) {
+		t.Errorf("AllowTicket while open = %v; want ErrOpen", err)
+	}
+}

@@ -226,11 +226,11 @@ func (a *app) serveChat(w http.ResponseWriter, r *http.Request, lim chatLimits, 
 	if err := a.checkBlocked(r, p); err != nil {
 		return fail(err)
 	}
-	if err := a.rateLimit(w, r, a.guards.ipLimiter, "ip", ri.clientIP); err != nil {
+	if err := a.rateLimit(w, r, a.guards.ipLimiter.Load(), "ip", ri.clientIP); err != nil {
 		return fail(err)
 	}
 	if a.cfg.Auth.Enabled {
-		if err := a.rateLimit(w, r, a.guards.principalLimiter, "principal", p.Subject); err != nil {
+		if err := a.rateLimit(w, r, a.guards.principalLimiter.Load(), "principal", p.Subject); err != nil {
 			return fail(err)
 		}
 	}
@@ -240,7 +240,7 @@ func (a *app) serveChat(w http.ResponseWriter, r *http.Request, lim chatLimits, 
 	}
 	ri.user, ri.sessionID = in.UserID, in.SessionID
 	if !a.cfg.Auth.Enabled {
-		if err := a.rateLimit(w, r, a.guards.principalLimiter, "principal", in.UserID); err != nil {
+		if err := a.rateLimit(w, r, a.guards.principalLimiter.Load(), "principal", in.UserID); err != nil {
 			return fail(err)
 		}
 	}

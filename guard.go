@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,8 +21,9 @@ import (
 // and the token buckets in front of every /chat request. Each mechanism
 // is nil when switched off in the configuration.
 type guards struct {
-	ipLimiter        *KeyedLimiter // per client IP
-	principalLimiter *KeyedLimiter // per principal (user id, or the authenticated subject)
+	// The buckets are swapped whole when SIGHUP changes the rates.
+	ipLimiter        atomic.Pointer[KeyedLimiter] // per client IP; nil when off
+	principalLimiter atomic.Pointer[KeyedLimiter] // per principal (user id, or the authenticated subject)
 	breaker          *Breaker
 	llmBulkhead      *Bulkhead
 	toolBulkhead     *Bulkhead
@@ -40,12 +42,7 @@ const maxLimiterKeys = 100_000
 func newGuards(cfg *Config, provider string, metrics *Metrics, logger *slog.Logger, now func() time.Time) *guards {
 	rc := cfg.Resilience
 	g := &guards{metrics: metrics, logger: logger.With("component", "resilience")}
-	if rc.RateLimitEnabled {
-		g.principalLimiter = NewKeyedLimiter(Limit(rc.RateLimitRequestsPerSecond), rc.RateLimitBurst, maxLimiterKeys, now)
-	}
-	if rc.IPRateLimitEnabled {
-		g.ipLimiter = NewKeyedLimiter(Limit(rc.IPRateLimitRequestsPerSecond), rc.IPRateLimitBurst, maxLimiterKeys, now)
-	}
+	g.setLimits(rc, now)
 	if rc.CircuitBreakerEnabled {
 		g.breaker = NewBreaker(BreakerSettings{
 			Name:             provider,
@@ -75,6 +72,19 @@ func newGuards(cfg *Config, provider string, metrics *Metrics, logger *slog.Logg
 	}
 	metrics.reg.MustRegister(g)
 	return g
+}
+
+// setLimits (re)builds the token buckets from rc. Buckets restart full.
+func (g *guards) setLimits(rc ResilienceConfig, now func() time.Time) {
+	var p, ip *KeyedLimiter
+	if rc.RateLimitEnabled {
+		p = NewKeyedLimiter(Limit(rc.RateLimitRequestsPerSecond), rc.RateLimitBurst, maxLimiterKeys, now)
+	}
+	if rc.IPRateLimitEnabled {
+		ip = NewKeyedLimiter(Limit(rc.IPRateLimitRequestsPerSecond), rc.IPRateLimitBurst, maxLimiterKeys, now)
+	}
+	g.principalLimiter.Store(p)
+	g.ipLimiter.Store(ip)
 }
 
 // Describe implements prometheus.Collector for the gauges read at scrape
@@ -146,11 +156,16 @@ func (g *guards) callLLM(attempt func(context.Context, *LLMRequest, func(StreamE
 		}
 		retryable := func(err error) bool { return !emitted && retryableDefault(err) }
 		resp, _, err := retryDo(ctx, g.retry, retryable, func(ctx context.Context, n int) (*LLMResponse, error) {
-			done := func(error) {}
+			var ticket Ticket
 			if g.breaker != nil {
 				var err error
-				if done, err = g.breaker.Allow(); err != nil {
+				if ticket, err = g.breaker.AllowTicket(); err != nil {
 					return nil, err
+				}
+			}
+			done := func(err error) {
+				if g.breaker != nil {
+					g.breaker.Done(ticket, err)
 				}
 			}
 			if g.llmBulkhead != nil {

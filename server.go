@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -46,7 +47,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stdout, cfg.Observability.TracingLevel)
+	logger, level := newLeveledLogger(stdout, cfg.Observability.TracingLevel)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -97,10 +98,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			}
 		}()
 	}
-	janitorDone := make(chan struct{})
+	rl := newReloader(a, getenv, cf.overrides, level)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	janitorDone := make(chan struct{}, 2)
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	go func() {
-		defer close(janitorDone)
+		defer func() { janitorDone <- struct{}{} }()
+		rl.watch(janitorCtx)
+	}()
+	go func() {
+		defer func() { janitorDone <- struct{}{} }()
 		// Idle sessions are also dropped lazily on access; the sweep only
 		// bounds memory held by sessions nobody comes back to.
 		t := time.NewTicker(time.Minute)
@@ -111,6 +120,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 				return
 			case <-t.C:
 				a.sessions.Sweep()
+			case <-hup:
+				rl.reload(janitorCtx)
 			}
 		}
 	}()
@@ -149,6 +160,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	stopJanitor()
+	<-janitorDone
 	<-janitorDone
 	a.close(shutdownCtx)
 	closed = true
