@@ -355,10 +355,27 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		return rc.Flush()
 	}
+	// Deltas pass through the redactor, so a secret split across them
+	// never reaches the client; held text is released before other events.
+	var sr streamRedactor
+	flushText := func() error {
+		if t := sr.flush(); t != "" {
+			return send("delta", map[string]string{"text": t})
+		}
+		return nil
+	}
 	treq.OnEvent = func(ev TurnEvent) error {
+		if ev.Type != "delta" {
+			if err := flushText(); err != nil {
+				return err
+			}
+		}
 		switch ev.Type {
 		case "delta":
-			return send("delta", map[string]string{"text": ev.Text})
+			if t := sr.push(ev.Text); t != "" {
+				return send("delta", map[string]string{"text": t})
+			}
+			return nil
 		case "tool_call":
 			return send("tool_call", ev.Tool)
 		case "tool_result":
@@ -385,6 +402,7 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 		send("error", errorDetail{Type: ae.Type, Message: ae.Message, TraceID: ri.trace.TraceIDString()})
 		return ae.Status
 	}
+	flushText()
 	send("done", chatResponse{TurnResult: res, TraceID: ri.trace.TraceIDString()})
 	return http.StatusOK
 }
