@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -404,7 +405,11 @@ func TestGracefulShutdownCompletesInFlight(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool {
 		return strings.Contains(string(doRequest(t, "GET", ts.admin+"/metrics", "", nil).body), "agent_active_sessions 1")
 	})
-	ts.stop()
+	// A real SIGTERM: run() has it registered while it serves, so it stops
+	// the server rather than the test binary.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 2*time.Second, func() bool {
 		r, err := http.Get(ts.api + "/health/ready")
 		if err != nil {
