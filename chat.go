@@ -377,7 +377,7 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 			}
 			return nil
 		case "tool_call":
-			return send("tool_call", ev.Tool)
+			return send("tool_call", toolCallEvent{ID: ev.Tool.ID, Name: ev.Tool.Name, Input: ev.Tool.Input})
 		case "tool_result":
 			rec := *ev.Result
 			rec.Output, _ = scanSecrets(rec.Output)
@@ -405,6 +405,13 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 	flushText()
 	send("done", chatResponse{TurnResult: res, TraceID: ri.trace.TraceIDString()})
 	return http.StatusOK
+}
+
+// toolCallEvent is the data of a "tool_call" event: the call, not yet run.
+type toolCallEvent struct {
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
 }
 
 // writeSSE writes one event; JSON never contains a raw newline, so one
