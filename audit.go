@@ -479,3 +479,6 @@ func (m *MemoryAudit) Close() error {
 	m.mu.Unlock()
 	return nil
 }
+
+// auditSelfAgent is the user_agent of records the audit log writes itself.
+func auditSelfAgent() string { return "production-agent/" + version }

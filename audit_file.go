@@ -296,6 +296,7 @@ func (a *FileAudit) commit(group []*auditBatch) {
 	if a.failures > 0 {
 		ev, _ := auditNormalize(AuditEvent{
 			EventType: EventSecurity, Severity: SeverityWarning, Actor: "production-agent",
+			SourceIP: "local", UserAgent: auditSelfAgent(),
 			Action: "audit_resumed", Resource: a.path, Success: true,
 			Metadata: map[string]string{
 				"failed_since":  a.failedSince.UTC().Format(time.RFC3339Nano),

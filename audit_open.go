@@ -61,6 +61,7 @@ func openFileAudit(path string, fsync bool, maxIndex int, hooks AuditHooks, now 
 		sum := sha256.Sum256(tail.torn)
 		ev := AuditEvent{
 			EventType: EventSecurity, Severity: SeverityWarning, Actor: "production-agent",
+			SourceIP: "local", UserAgent: auditSelfAgent(),
 			Action: "audit_tail_repaired", Resource: path, Success: true,
 			Metadata: map[string]string{
 				"offset": strconv.FormatInt(tail.size, 10), "torn_bytes": strconv.Itoa(len(tail.torn)),

@@ -240,6 +240,11 @@ func (a *app) serveChat(w http.ResponseWriter, r *http.Request, lim chatLimits, 
 	}
 	ri.user, ri.sessionID = in.UserID, in.SessionID
 	if !a.cfg.Auth.Enabled {
+		// With auth off the principal is the body's user_id: a block on
+		// it is known only now.
+		if err := a.checkBlocked(r, Principal{Subject: in.UserID}); err != nil {
+			return fail(err)
+		}
 		if err := a.rateLimit(w, r, a.guards.principalLimiter.Load(), "principal", in.UserID); err != nil {
 			return fail(err)
 		}
@@ -330,9 +335,10 @@ func acceptsEventStream(accept string) bool {
 }
 
 // streamChat runs a turn as Server-Sent Events (DESIGN §4). The stream
-// starts with the first event, so errors before the turn produces anything
+// starts with the first event, so refusals before the model is reached
 // (busy session, open breaker…) are still plain JSON answers with their
-// status. finish runs before "done" (redaction, audit); if it fails the
+// status; a failure of the model itself always ends an SSE stream with
+// "error", never "done". finish runs before "done" (redaction, audit); if it fails the
 // stream ends with "error". It returns the status for the counters.
 func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Request, treq TurnRequest, finish func(*TurnResult) error) int {
 	ri := requestInfoFrom(r.Context())
@@ -393,7 +399,11 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	if err != nil {
 		ae := classify(err)
-		if !started {
+		// Refusals before the model answered anything (busy, breaker open,
+		// rate limits…) keep their status; once the model was reached, a
+		// streaming client gets the failure as the stream's error event.
+		upstream := ae.Type == "upstream_error" || ae.Type == "upstream_timeout"
+		if !started && !upstream {
 			writeError(w, r, a.logger, err)
 			return ae.Status
 		}

@@ -65,10 +65,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if len(args) == 0 || args[0] != "verify" {
 			return fmt.Errorf("usage: production-agent audit verify FILE")
 		}
-		if err := runAuditVerify(args[1:], stdout, stderr); err != nil {
-			return errSilentExit
+		err := runAuditVerify(args[1:], stdout, stderr)
+		if errors.Is(err, auditErrChainBroken) {
+			return errSilentExit // the report already names the broken seq
 		}
-		return nil
+		return err
 	case "keygen":
 		return runKeygen(args, stdout)
 	case "scan":

@@ -84,9 +84,9 @@ func incidentSeverity(level string) string {
 
 // onIncident counts and audits incidents raised by the security monitor.
 func (a *app) onIncident(inc Incident, isNew bool) {
-	if isNew {
-		a.metrics.securityIncidents.WithLabelValues(inc.IncidentType, inc.ThreatLevel).Inc()
-	}
+	// Called for new incidents and for escalations: both count at the level
+	// reached, so alerts on high/critical see an incident that grew into it.
+	a.metrics.securityIncidents.WithLabelValues(inc.IncidentType, inc.ThreatLevel).Inc()
 	action := "security.incident"
 	if !isNew {
 		action = "security.incident_escalated"

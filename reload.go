@@ -37,6 +37,7 @@ type reloader struct {
 	mu       sync.Mutex
 	current  *Config // the configuration in effect
 	baseline string  // SHA-256 of the file as last accepted ("" when no file)
+	pending  string  // a differing hash seen once, not yet reported
 	reported string  // the last unexpected hash already reported
 }
 
@@ -63,35 +64,51 @@ func parseLevel(level string) slog.Level {
 	return slog.LevelInfo
 }
 
-// fileSHA256 hashes the file at path ("" when it cannot be read).
+// fileUnreadable stands for the hash of a config file that is gone.
+const fileUnreadable = "unreadable"
+
+// fileSHA256 hashes the file at path (fileUnreadable when it cannot be read).
 func fileSHA256(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return ""
+		return fileUnreadable
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
 // checkFile compares the config file with the accepted one and reports a
-// change once per distinct content. It returns whether it raised an incident.
+// change once per distinct content. A change is reported only when a second
+// check still finds it unaccounted for, so an operator who edits the file
+// and sends SIGHUP (within configWatchInterval) raises nothing. It returns
+// whether it raised an incident.
 func (rl *reloader) checkFile() bool {
 	rl.mu.Lock()
-	path, baseline := rl.current.Path, rl.baseline
+	path := rl.current.Path
 	rl.mu.Unlock()
 	if path == "" {
 		return false
 	}
 	now := fileSHA256(path)
 	rl.mu.Lock()
-	if now == baseline || now == rl.reported {
+	baseline := rl.baseline
+	switch {
+	case now == baseline:
+		rl.pending = ""
+		rl.mu.Unlock()
+		return false
+	case now == rl.reported:
+		rl.mu.Unlock()
+		return false
+	case now != rl.pending:
+		rl.pending = now
 		rl.mu.Unlock()
 		return false
 	}
-	rl.reported = now
+	rl.reported, rl.pending = now, ""
 	rl.mu.Unlock()
 	state := "changed"
-	if now == "" {
+	if now == fileUnreadable {
 		state = "removed or unreadable"
 	}
 	rl.tampered("the configuration file was "+state+" on disk after startup", map[string]string{
@@ -177,7 +194,7 @@ func (rl *reloader) reload(ctx context.Context) error {
 	cur.Observability.TracingLevel = next.Observability.TracingLevel
 	cur.Path, cur.FileSHA256 = next.Path, next.FileSHA256
 	rl.current = &cur
-	rl.baseline = next.FileSHA256
+	rl.baseline, rl.pending = next.FileSHA256, ""
 	meta := map[string]string{"applied": strings.Join(applied, ","), "needs_restart": strings.Join(ignored, ","), "sha256": next.FileSHA256}
 	if keysErr != nil {
 		meta["api_keys_error"] = keysErr.Error()
