@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -86,8 +87,25 @@ type TurnResult struct {
 // example a tool call without an id).
 var ErrUpstreamInvalid = errors.New("invalid answer from the model")
 
-// Turn runs one conversation turn to its end.
+// Turn runs one conversation turn to its end, in an "agent.turn" span
+// (a child of the request's span when the trace is recorded).
 func (a *Agent) Turn(ctx context.Context, req TurnRequest) (*TurnResult, error) {
+	ctx, span := startSpan(ctx, "agent.turn", SpanKindInternal)
+	defer span.End()
+	span.SetAttr("session.id", req.SessionID)
+	res, err := a.turn(ctx, req)
+	if err != nil {
+		span.SetError(err, classify(err).Type)
+		return nil, err
+	}
+	span.SetAttr("gen_ai.conversation.id", res.ConversationID)
+	span.SetAttr("gen_ai.usage.input_tokens", res.Usage.InputTokens)
+	span.SetAttr("gen_ai.usage.output_tokens", res.Usage.OutputTokens)
+	span.SetAttr("agent.tool_calls", len(res.ToolCalls))
+	return res, nil
+}
+
+func (a *Agent) turn(ctx context.Context, req TurnRequest) (*TurnResult, error) {
 	conv, finish, err := a.sessions.Begin(req.SessionID, req.UserID)
 	if err != nil {
 		return nil, err
@@ -268,11 +286,19 @@ var ErrOverloaded = errors.New("overloaded")
 // invalid input, tool failures and panics are tool errors (the model sees
 // them); the tool's own timeout is a tool error too.
 func (a *Agent) executeTool(ctx context.Context, call ToolCall) (out string, err error) {
+	ctx, span := startSpan(ctx, "tool.execute", SpanKindInternal)
+	defer span.End()
+	span.SetAttr("gen_ai.operation.name", "execute_tool")
+	span.SetAttr("gen_ai.tool.call.id", call.ID)
 	tool, ok := a.tools.Get(call.Name)
 	if !ok {
 		a.metrics.toolExecutions.WithLabelValues("unknown", "error").Inc()
-		return "", fmt.Errorf("unknown tool %q", call.Name)
+		err := fmt.Errorf("unknown tool %q", call.Name)
+		span.SetAttr("gen_ai.tool.name", "unknown")
+		span.SetError(err, "unknown_tool")
+		return "", err
 	}
+	span.SetAttr("gen_ai.tool.name", call.Name)
 	start := a.now()
 	defer func() {
 		if p := recover(); p != nil {
@@ -286,6 +312,9 @@ func (a *Agent) executeTool(ctx context.Context, call ToolCall) (out string, err
 			err = fmt.Errorf("the tool timed out after %s", a.settings.ToolTimeout)
 		case err != nil:
 			outcome = "error"
+		}
+		if err != nil {
+			span.SetError(err, outcome)
 		}
 		a.metrics.toolExecutions.WithLabelValues(call.Name, outcome).Inc()
 		recordAudit(ctx, AuditEvent{
@@ -306,16 +335,44 @@ func (a *Agent) executeTool(ctx context.Context, call ToolCall) (out string, err
 	})
 }
 
-// directLLM is one model attempt with the per-attempt timeout, metrics and
-// an audit record.
+// directLLM is one model attempt with the per-attempt timeout, metrics,
+// an audit record and an "llm.call" client span carrying OpenTelemetry's
+// GenAI attributes; the outbound traceparent names that span.
 func (a *Agent) directLLM(ctx context.Context, req *LLMRequest, onEvent func(StreamEvent) error) (*LLMResponse, error) {
+	ctx, span := startSpan(ctx, "llm.call", SpanKindClient)
+	defer span.End()
+	if span != nil {
+		r := *req // the caller's request (and header map) is reused by retries
+		r.Header = make(map[string]string, len(req.Header)+1)
+		maps.Copy(r.Header, req.Header)
+		r.Header["traceparent"] = span.Traceparent()
+		req = &r
+		span.SetAttr("gen_ai.operation.name", "chat")
+		span.SetAttr("gen_ai.system", a.provider.Name())
+		span.SetAttr("gen_ai.request.model", req.Model)
+		span.SetAttr("gen_ai.request.max_tokens", req.MaxTokens)
+		span.SetAttr("gen_ai.request.temperature", req.Temperature)
+	}
 	start := a.now()
-	resp, err := withTimeout(ctx, a.settings.LLMTimeout, func(ctx context.Context) (*LLMResponse, error) {
-		if onEvent != nil {
-			return a.provider.Stream(ctx, req, onEvent)
-		}
-		return a.provider.Complete(ctx, req)
-	})
+	// The provider clients honour their context, so the attempt's deadline
+	// is a plain context deadline rather than withTimeout's abandoned
+	// goroutine: a cancelled or timed-out call still returns what it had
+	// received, and the tokens it used are counted and audited.
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if a.settings.LLMTimeout > 0 {
+		actx, cancel = context.WithTimeoutCause(ctx, a.settings.LLMTimeout, ErrTimeout)
+	}
+	var resp *LLMResponse
+	var err error
+	if onEvent != nil {
+		resp, err = a.provider.Stream(actx, req, onEvent)
+	} else {
+		resp, err = a.provider.Complete(actx, req)
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), ErrTimeout) {
+		err = fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	cancel()
 	outcome := llmOutcome(ctx, err)
 	var u Usage
 	model := a.settings.Model
@@ -334,7 +391,37 @@ func (a *Agent) directLLM(ctx context.Context, req *LLMRequest, onEvent func(Str
 	if err != nil {
 		a.logger.WarnContext(ctx, "llm call failed", "provider", a.provider.Name(), "outcome", outcome, "error", err.Error())
 	}
+	if span != nil {
+		span.SetAttr("gen_ai.usage.input_tokens", u.InputTokens+u.CacheCreationInputTokens+u.CacheReadInputTokens)
+		span.SetAttr("gen_ai.usage.output_tokens", u.OutputTokens)
+		if resp != nil {
+			span.SetAttr("gen_ai.response.model", model)
+			if resp.ID != "" {
+				span.SetAttr("gen_ai.response.id", resp.ID)
+			}
+			if resp.StopReason != "" {
+				span.SetAttr("gen_ai.response.finish_reasons", []string{resp.StopReason})
+			}
+		}
+		span.SetError(err, llmErrorType(outcome, err))
+	}
 	return resp, err
+}
+
+// llmErrorType is the error.type of a failed model call: the outcome for
+// timeouts and cancellations, else the provider's error type or HTTP
+// status, else the outcome.
+func llmErrorType(outcome string, err error) string {
+	var pe *ProviderError
+	if outcome == "error" && errors.As(err, &pe) {
+		switch {
+		case pe.Type != "":
+			return pe.Type
+		case pe.StatusCode != 0:
+			return strconv.Itoa(pe.StatusCode)
+		}
+	}
+	return outcome
 }
 
 // llmOutcome is the outcome label of one model call.

@@ -29,6 +29,7 @@ type app struct {
 	detector *InjectionDetector
 	monitor  *SecurityMonitor
 	health   *Health
+	tracer   *Tracer
 	now      func() time.Time
 }
 
@@ -130,6 +131,15 @@ func newApp(cfg *Config, logger *slog.Logger, now func() time.Time) (*app, error
 		AnomalousSources: cfg.Security.AnomalousAccessSources, AnomalousWindow: seconds(cfg.Security.AnomalousAccessWindowSeconds),
 	}, MonitorHooks{OnIncident: a.onIncident, OnBlock: a.onBlock}, now)
 
+	// Created after the last error return: it may start the exporter goroutine.
+	oc := cfg.Observability
+	a.tracer = newTracer(TracerSettings{
+		Enabled: oc.TracingEnabled, SampleRatio: oc.TracingSampleRatio,
+		ServiceName: "production-agent", ServiceVersion: version, Endpoint: oc.OpenTelemetryEndpoint,
+		Logger: logger.With("component", "tracing"), Now: now,
+		OnDrop: func(reason string, n int) { a.metrics.spansDropped.WithLabelValues(reason).Add(float64(n)) },
+	})
+
 	a.sessions = newSessionStore(cfg.Sessions.MaxSessions, seconds(cfg.Sessions.IdleTimeoutSeconds), now,
 		func(n int) { a.metrics.activeSessions.Set(float64(n)) })
 	a.guards = newGuards(cfg, a.provider.Name(), a.metrics, logger, now)
@@ -178,7 +188,7 @@ func (a *app) apiHandler() http.Handler {
 	mux.Handle("GET /health", a.health.handleHealth())
 	mux.Handle("GET /health/live", a.health.handleLive())
 	mux.Handle("GET /health/ready", a.health.handleReady())
-	return a.withRequestInfo(a.metrics, a.cors.Middleware(router(mux, a.logger)))
+	return a.withRequestInfo(a.metrics, a.tracer, a.cors.Middleware(router(mux, a.logger)))
 }
 
 // adminHandler serves the operators' listener (DESIGN §3). With auth on,
@@ -191,12 +201,13 @@ func (a *app) adminHandler() http.Handler {
 	mux.Handle("PATCH /security/incidents/{id}", a.requireAdmin(a.handlePatchIncident()))
 	mux.Handle("GET /security/dashboard", a.requireAdmin(a.handleDashboard()))
 	mux.Handle("GET /{$}", handleLanding())
-	return a.withRequestInfo(nil, router(mux, a.logger))
+	// Not traced: scrapes every few seconds would drown the traces.
+	return a.withRequestInfo(nil, nil, router(mux, a.logger))
 }
 
 // withRequestInfo is the outermost layer of both listeners.
-func (a *app) withRequestInfo(m *Metrics, next http.Handler) http.Handler {
-	return withRequestInfo(a.logger, m, a.now, a.trusted, next)
+func (a *app) withRequestInfo(m *Metrics, tr *Tracer, next http.Handler) http.Handler {
+	return withRequestInfo(a.logger, m, tr, a.now, a.trusted, next)
 }
 
 // adminRoutes is what the landing page lists.
@@ -214,9 +225,13 @@ func handleLanding() http.Handler {
 	})
 }
 
-// close flushes what must survive the process: the audit trail.
+// close flushes what must survive the process: the spans not yet
+// exported (within ctx) and the audit trail.
 func (a *app) close(ctx context.Context) {
 	a.recordSystem(ctx, AuditEvent{EventType: EventConfiguration, Severity: SeverityInfo, Action: "service.stop", Resource: "service", Success: true})
+	if err := a.tracer.Shutdown(ctx); err != nil {
+		a.logger.Warn("exporting the last spans failed", "error", err.Error())
+	}
 	if err := a.audit.Close(); err != nil {
 		a.logger.Error("closing the audit log failed", "error", err.Error())
 	}

@@ -196,12 +196,13 @@ func (rr *responseRecorder) Flush() {
 func (rr *responseRecorder) Unwrap() http.ResponseWriter { return rr.ResponseWriter }
 
 // withRequestInfo is the outermost layer: it recovers panics (logged with
-// the stack, answered 500), reads or starts the trace context, and writes
-// one access-log line per request.
-func withRequestInfo(logger *slog.Logger, metrics *Metrics, now func() time.Time, trusted []netip.Prefix, next http.Handler) http.Handler {
+// the stack, answered 500), reads or starts the trace context, records the
+// request's server span (tracer may be nil: no spans), and writes one
+// access-log line per request.
+func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now func() time.Time, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := now()
-		ri := &requestInfo{trace: newTraceContext(r.Header.Get("traceparent"), r.Header.Get("tracestate")), route: "unmatched"}
+		ri := &requestInfo{trace: tracer.NewTraceContext(r.Header.Get("traceparent"), r.Header.Get("tracestate")), route: "unmatched"}
 		if ip, via := clientIP(r, trusted); ip.IsValid() {
 			ri.clientIP, ri.viaProxy = ip.String(), via
 		} else {
@@ -209,6 +210,13 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, now func() time.Time
 		}
 		ri.userAgent = r.UserAgent()
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, ri)
+		ctx, span := tracer.StartServer(ctx, ri.trace, r.Method)
+		span.SetAttr("http.request.method", r.Method)
+		span.SetAttr("url.path", r.URL.Path)
+		span.SetAttr("client.address", ri.clientIP)
+		if ri.userAgent != "" {
+			span.SetAttr("user_agent.original", ri.userAgent)
+		}
 		r = r.WithContext(ctx)
 		rec := &responseRecorder{ResponseWriter: w}
 		rec.Header().Set("traceparent", ri.trace.Traceparent())
@@ -242,9 +250,39 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, now func() time.Time
 				attrs = append(attrs, slog.String("user_id", ri.user))
 			}
 			logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			endServerSpan(span, ri, status)
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// endServerSpan names the request's span after its route pattern
+// ("POST /chat", as OpenTelemetry's HTTP conventions ask), records the
+// answer, and ends it. Health probes are not exported: orchestrators send
+// them every few seconds and they would drown the traces worth reading.
+func endServerSpan(span *Span, ri *requestInfo, status int) {
+	if span == nil {
+		return
+	}
+	if ri.route != "unmatched" {
+		span.SetName(ri.route)
+		if _, p, ok := strings.Cut(ri.route, " "); ok {
+			span.SetAttr("http.route", p)
+		}
+	}
+	span.SetAttr("http.response.status_code", status)
+	if status >= 500 && status != statusClientClosed {
+		errType := ri.errType
+		if errType == "" {
+			errType = strconv.Itoa(status)
+		}
+		span.SetAttr("error.type", errType)
+		span.SetStatus(spanStatusError, http.StatusText(status))
+	}
+	if strings.HasPrefix(ri.route, "GET /health") {
+		span.drop()
+	}
+	span.End()
 }
 
 // router dispatches through mux and answers unknown routes (404) and wrong

@@ -38,6 +38,8 @@ type Metrics struct {
 	auditWriteErrors  prometheus.Counter
 	auditEvicted      prometheus.Counter
 	activeSessions    prometheus.Gauge
+
+	spansDropped *prometheus.CounterVec // reason
 }
 
 // requestBuckets cover a fast embedded-model turn (sub-millisecond) up to
@@ -96,6 +98,10 @@ func newMetrics(version string) *Metrics {
 		activeSessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "agent_active_sessions", Help: "Sessions held in memory.",
 		}),
+		spansDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agent_spans_dropped_total",
+			Help: "Trace spans not exported, by reason (queue_full: the bounded export queue was full; export_failed: the collector failed or rejected them).",
+		}, []string{"reason"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "agent_build_info", Help: "Build information; always 1.",
@@ -110,6 +116,7 @@ func newMetrics(version string) *Metrics {
 		m.llmTokens, m.llmCost, m.llmRequestDuration, m.toolExecutions,
 		m.breakerTransitions, m.rateLimited, m.bulkheadRejected,
 		m.securityIncidents, m.auditEvents, m.auditWriteErrors, m.auditEvicted, m.activeSessions,
+		m.spansDropped,
 	)
 	// Series that exist from the start, so dashboards and alerts see zeros
 	// rather than absent data.
@@ -118,6 +125,9 @@ func newMetrics(version string) *Metrics {
 	}
 	for _, s := range []string{"ip", "principal"} {
 		m.rateLimited.WithLabelValues(s)
+	}
+	for _, r := range []string{"queue_full", "export_failed"} {
+		m.spansDropped.WithLabelValues(r)
 	}
 	return m
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -123,20 +123,25 @@ func TestWithTimeoutParentWins(t *testing.T) {
 func TestWithTimeoutNoGoroutineLeak(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		unblock := make(chan struct{})
+		var exited atomic.Int64
 		for range 100 {
 			withTimeout(context.Background(), time.Millisecond, func(context.Context) (int, error) {
+				defer exited.Add(1)
 				<-unblock
 				return 1, nil
 			})
 		}
-		hung := runtime.NumGoroutine()
+		if got := exited.Load(); got != 0 {
+			t.Fatalf("%d fns finished before they were unblocked", got)
+		}
 		close(unblock)
 		synctest.Wait() // every fn goroutine has sent into its buffered channel and exited
-		if got := runtime.NumGoroutine(); hung-got < 100 {
-			t.Errorf("NumGoroutine %d while fns hang, %d after they finished; want 100 fewer", hung, got)
+		if got := exited.Load(); got != 100 {
+			t.Errorf("%d of 100 abandoned fns finished; want all (a blocked result send would leak them)", got)
 		}
 		// synctest.Test itself also fails if any goroutine of the bubble is
-		// left blocked, e.g. on an unbuffered result send.
+		// left blocked, e.g. on an unbuffered result send: the bubble's
+		// goroutine count returns to its baseline (TO4) or the test fails.
 	})
 }
 

@@ -76,20 +76,6 @@ func validTracestate(v string) bool {
 	return true
 }
 
-// newTraceContext continues the caller's trace when traceparent is valid and
-// starts a new sampled trace otherwise; either way it opens a new span.
-func newTraceContext(traceparent, tracestate string) traceContext {
-	tc, ok := parseTraceparent(traceparent)
-	if !ok {
-		tc = traceContext{Flags: 0x01}
-		randomID(tc.TraceID[:])
-	} else if tracestate != "" && validTracestate(tracestate) {
-		tc.State = tracestate
-	}
-	randomID(tc.SpanID[:])
-	return tc
-}
-
 // randomID fills b with random bytes, never all zero.
 func randomID(b []byte) {
 	for {
@@ -128,13 +114,16 @@ func (tc traceContext) RequestID() string { return "req_" + tc.SpanIDString() }
 
 // traceHandler adds trace_id and span_id to every record logged with a
 // request's context, so each line written while serving it can be joined
-// to its trace.
+// to its trace: span_id is the current span's (the model call, the tool)
+// when one is recorded, else the request's own span id.
 type traceHandler struct{ slog.Handler }
 
 func newTraceHandler(h slog.Handler) slog.Handler { return traceHandler{h} }
 
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
-	if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+	if s := spanFrom(ctx); s != nil {
+		r.AddAttrs(slog.String("trace_id", s.TraceID()), slog.String("span_id", s.SpanID()))
+	} else if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
 		r.AddAttrs(slog.String("trace_id", ri.trace.TraceIDString()), slog.String("span_id", ri.trace.SpanIDString()))
 	}
 	return h.Handler.Handle(ctx, r)
