@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"time"
 )
@@ -201,6 +202,15 @@ func (a *app) adminHandler() http.Handler {
 	mux.Handle("PATCH /security/incidents/{id}", a.requireAdmin(a.handlePatchIncident()))
 	mux.Handle("GET /security/dashboard", a.requireAdmin(a.handleDashboard()))
 	mux.Handle("GET /{$}", handleLanding())
+	if a.cfg.Observability.PprofEnabled {
+		// Profiles expose internals and cost CPU: off by default, admin
+		// only when auth is on, and never on the API listener.
+		mux.Handle("GET /debug/pprof/", a.requireAdmin(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/cmdline", a.requireAdmin(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("GET /debug/pprof/profile", a.requireAdmin(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", a.requireAdmin(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", a.requireAdmin(http.HandlerFunc(pprof.Trace)))
+	}
 	// Not traced: scrapes every few seconds would drown the traces.
 	return a.withRequestInfo(nil, nil, router(mux, a.logger))
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -279,5 +280,29 @@ func TestLLMBulkheadFullIsOverloaded(t *testing.T) {
 	}
 	if got[200] != 1 || got[503] != 1 {
 		t.Errorf("two concurrent turns through a 1-slot bulkhead gave %v; want one 200 and one 503", got)
+	}
+}
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		cfg, err := loadConfig("", envFunc(nil), []string{fmt.Sprintf("observability.pprof_enabled=%t", enabled)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := newApp(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		a.adminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+		if want := map[bool]int{false: 404, true: 200}[enabled]; rec.Code != want {
+			t.Errorf("pprof_enabled=%t: /debug/pprof/ = %d; want %d", enabled, rec.Code, want)
+		}
+		rec = httptest.NewRecorder()
+		a.apiHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+		if rec.Code != 404 {
+			t.Errorf("pprof on the API listener: %d; want 404", rec.Code)
+		}
+		a.audit.Close()
 	}
 }

@@ -237,6 +237,7 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 			d := now().Sub(start)
 			if metrics != nil {
 				metrics.requestDuration.WithLabelValues(ri.route).Observe(d.Seconds())
+				metrics.observeResponse(ri.route, status)
 			}
 			attrs := []slog.Attr{
 				slog.String("method", r.Method), slog.String("route", ri.route), slog.Int("status", status),

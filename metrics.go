@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ type Metrics struct {
 	rateLimited        *prometheus.CounterVec // scope
 	bulkheadRejected   *prometheus.CounterVec // bulkhead, reason
 
+	responses         *prometheus.CounterVec // route, code
 	securityIncidents *prometheus.CounterVec // type, level
 	auditEvents       *prometheus.CounterVec // event_type
 	auditWriteErrors  prometheus.Counter
@@ -83,8 +85,11 @@ func newMetrics(version string) *Metrics {
 		bulkheadRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "agent_bulkhead_rejected_total", Help: "Calls rejected by a bulkhead, by reason (queue_full, queue_timeout).",
 		}, []string{"bulkhead", "reason"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agent_responses_total", Help: "API answers by route pattern and HTTP status code.",
+		}, []string{"route", "code"}),
 		securityIncidents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "agent_security_incidents_total", Help: "Security incidents raised, by type and threat level.",
+			Name: "agent_security_incidents_total", Help: "Security incidents raised or escalated, by type and the threat level reached.",
 		}, []string{"type", "level"}),
 		auditEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "agent_audit_events_total", Help: "Audit events recorded, by event type.",
@@ -115,7 +120,7 @@ func newMetrics(version string) *Metrics {
 		m.requests, m.requestsSuccessful, m.requestsFailed, m.requestDuration,
 		m.llmTokens, m.llmCost, m.llmRequestDuration, m.toolExecutions,
 		m.breakerTransitions, m.rateLimited, m.bulkheadRejected,
-		m.securityIncidents, m.auditEvents, m.auditWriteErrors, m.auditEvicted, m.activeSessions,
+		m.responses, m.securityIncidents, m.auditEvents, m.auditWriteErrors, m.auditEvicted, m.activeSessions,
 		m.spansDropped,
 	)
 	// Series that exist from the start, so dashboards and alerts see zeros
@@ -129,7 +134,33 @@ func newMetrics(version string) *Metrics {
 	for _, r := range []string{"queue_full", "export_failed"} {
 		m.spansDropped.WithLabelValues(r)
 	}
+	// 10 types × 4 levels: increase() sees an incident type's first one.
+	for _, typ := range []string{IncidentBruteForce, IncidentPromptInjection, IncidentRateLimitAbuse,
+		IncidentAnomalousAccess, IncidentDataExfiltration, IncidentPrivilegeEscalation,
+		IncidentUnauthorizedAccess, IncidentConfigTampering, IncidentCredentialStuffing, IncidentSessionHijacking} {
+		for _, lvl := range []string{"low", "medium", "high", "critical"} {
+			m.securityIncidents.WithLabelValues(typ, lvl)
+		}
+	}
 	return m
+}
+
+// codeLabels holds the code label of every HTTP status, so counting an
+// answer allocates nothing.
+var codeLabels = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+// observeResponse counts one API answer.
+func (m *Metrics) observeResponse(route string, status int) {
+	code := "other"
+	if status >= 100 && status < len(codeLabels) {
+		code = codeLabels[status]
+	}
+	m.responses.WithLabelValues(route, code).Inc()
 }
 
 // handler serves the registry. Errors while gathering are logged and the

@@ -307,7 +307,9 @@ func sampleTraceID(id [16]byte, ratio float64) bool {
 // parent). It returns a nil span when tracing is off or the trace is not
 // sampled.
 func (t *Tracer) StartServer(ctx context.Context, tc traceContext, name string) (context.Context, *Span) {
-	if t == nil || !t.enabled || !tc.Sampled() {
+	// Without an exporter nobody would ever see the spans: record none
+	// (trace ids are still returned and propagated).
+	if t == nil || !t.enabled || t.exporter == nil || !tc.Sampled() {
 		return ctx, nil
 	}
 	s := &Span{tracer: t, name: name, kind: SpanKindServer, traceID: tc.TraceID, spanID: tc.SpanID,

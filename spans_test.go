@@ -162,7 +162,10 @@ func TestSampling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := count(newTracer(tt.s), tt.traceparent); got != tt.want {
+			tt.s.Endpoint, tt.s.Client = "http://collector.invalid", spanTestDiscardClient()
+			tr := newTracer(tt.s)
+			defer tr.Shutdown(context.Background())
+			if got := count(tr, tt.traceparent); got != tt.want {
 				t.Errorf("%d of %d sampled; want %d", got, n, tt.want)
 			}
 		})
@@ -233,7 +236,9 @@ func TestSampleTraceIDRatio(t *testing.T) {
 
 func TestSpanTreeAndNilSafety(t *testing.T) {
 	clock := time.Unix(1_700_000_000, 0)
-	tr := newTracer(TracerSettings{Enabled: true, SampleRatio: 1, Now: func() time.Time { return clock }})
+	tr := newTracer(TracerSettings{Enabled: true, SampleRatio: 1, Now: func() time.Time { return clock },
+		Endpoint: "http://collector.invalid", Client: spanTestDiscardClient()})
+	t.Cleanup(func() { tr.Shutdown(context.Background()) })
 	tc := tr.NewTraceContext("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "k=v")
 	ctx, server := tr.StartServer(context.Background(), tc, "POST")
 	if server.SpanID() != tc.SpanIDString() || server.TraceID() != tc.TraceIDString() {
@@ -300,7 +305,8 @@ func TestSpanTreeAndNilSafety(t *testing.T) {
 func TestTraceHandlerAddsIDs(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(newTraceHandler(slog.NewJSONHandler(&buf, nil)))
-	tr := newTracer(TracerSettings{Enabled: true, SampleRatio: 1})
+	tr := newTracer(TracerSettings{Enabled: true, SampleRatio: 1, Endpoint: "http://collector.invalid", Client: spanTestDiscardClient()})
+	t.Cleanup(func() { tr.Shutdown(context.Background()) })
 	tc := tr.NewTraceContext("", "")
 	ri := &requestInfo{trace: tc}
 	ctx := context.WithValue(context.Background(), requestInfoKey{}, ri)
@@ -570,5 +576,25 @@ func BenchmarkRequestSpans(b *testing.B) {
 				server.End()
 			}
 		})
+	}
+}
+
+// spanTestDiscardClient accepts every export without a network.
+func spanTestDiscardClient() *http.Client {
+	return &http.Client{Transport: otlpTestTransport(func(r *http.Request) (*http.Response, error) {
+		io.Copy(io.Discard, r.Body)
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader("{}")), Request: r}, nil
+	})}
+}
+
+func TestNoSpansWithoutExporter(t *testing.T) {
+	tr := newTracer(TracerSettings{Enabled: true, SampleRatio: 1})
+	tc := tr.NewTraceContext("", "")
+	if _, s := tr.StartServer(context.Background(), tc, "POST /chat"); s != nil {
+		t.Error("a span was recorded with nowhere to export it")
+	}
+	if !tc.Sampled() || len(tc.TraceIDString()) != 32 {
+		t.Errorf("trace context %+v: ids and the sampled flag must still be propagated", tc)
 	}
 }

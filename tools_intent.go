@@ -144,6 +144,10 @@ type toolNLPhrase struct {
 
 // toolNLPhrases lists the spelled-out operators and functions, longest
 // phrases first so they win over their prefixes.
+// toolNLPhraseTable is built once: the table is read for every word of
+// every message the embedded model sees.
+var toolNLPhraseTable = toolNLPhrases()
+
 func toolNLPhrases() []toolNLPhrase {
 	return []toolNLPhrase{
 		{words: []string{"raised", "to", "the", "power", "of"}, op: '^'},
@@ -274,7 +278,7 @@ func toolNLWordToMath(raw []toolNLToken, i int, cur []toolNLToken) ([]toolNLToke
 		}
 	}
 	fn, n, bare := "", 0, false
-	for _, p := range toolNLPhrases() {
+	for _, p := range toolNLPhraseTable {
 		if !toolNLWordsAt(raw, i, p.words) {
 			continue
 		}

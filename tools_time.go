@@ -118,6 +118,9 @@ type toolPlaceZone struct {
 
 // toolCityZones lists major cities (and a few countries with a single zone)
 // by their normalised name.
+// toolCityZoneTable is built once; wantsTime reads it for every message.
+var toolCityZoneTable = toolCityZones()
+
 func toolCityZones() []toolPlaceZone {
 	return []toolPlaceZone{
 		{"utc", "UTC"}, {"gmt", "UTC"}, {"zulu", "UTC"},
@@ -151,7 +154,7 @@ func toolCityZones() []toolPlaceZone {
 
 // toolCityZone returns the zone of a place given as normalised words.
 func toolCityZone(place string) (string, bool) {
-	for _, c := range toolCityZones() {
+	for _, c := range toolCityZoneTable {
 		if c.place == place {
 			return c.zone, true
 		}
@@ -256,7 +259,7 @@ func toolZoneInText(text, padded string) string {
 		}
 	}
 	best, zone := "", ""
-	for _, c := range toolCityZones() {
+	for _, c := range toolCityZoneTable {
 		if len(c.place) > len(best) && strings.Contains(padded, " "+c.place+" ") {
 			best, zone = c.place, c.zone
 		}

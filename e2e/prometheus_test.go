@@ -39,7 +39,7 @@ const (
 
 // promAlertNames are the alerts deploy/prometheus/alerts.yml must define.
 var promAlertNames = []string{
-	"AgentCircuitBreakerOpen", "AgentHighErrorRatio", "AgentLLMErrorRatio", "AgentRateLimitSurge",
+	"AgentCircuitBreakerOpen", "AgentHigh5xxRatio", "AgentHighErrorRatio", "AgentLLMErrorRatio", "AgentRateLimitSurge",
 	"AgentSecurityIncidentHigh", "AgentAuditWriteErrors", "AgentHighLatencyP99",
 }
 
@@ -183,7 +183,9 @@ func TestPromRuleTestsCatchMutations(t *testing.T) {
 		{"rate-limit threshold too low", "> 1\n", "> 0.1\n"},
 		{"incidents of every level", `level=~"high|critical"`, `level=~".+"`},
 		{"first incident of a kind missed", "unless\n", "and\n"},
-		{"latency of every route", `{route="POST /chat"}`, ""},
+		{"latency of every route", `agent_request_duration_seconds_bucket{route="POST /chat"}`, "agent_request_duration_seconds_bucket"},
+		{"5xx ratio counts every code", `code=~"5.."`, `code=~".+"`},
+		{"5xx ratio of every route", `{route="POST /chat",code=~"5.."}`, `{code=~"5.."}`},
 		{"latency p50", "histogram_quantile(0.99,", "histogram_quantile(0.5,"},
 	} {
 		t.Run(m.name, func(t *testing.T) {
