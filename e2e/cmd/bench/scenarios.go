@@ -1,0 +1,598 @@
+package main
+
+// The six scenarios of docs/performance.md and the report.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// chatMessage is every /chat message: plain prose that asks for no tool
+// and trips no detector, so every turn is one model call.
+const chatMessage = "Hello there! Please give me a short, friendly summary of the kinds of questions you are able to help me with."
+
+// bench is one invocation: its configuration, the shared client and mock,
+// and the rows collected so far.
+type bench struct {
+	cfg    *config
+	ctx    context.Context
+	client *http.Client
+	binary string
+	mock   *peer
+	log    io.Writer
+	load0  string // load average at the start
+
+	rows   []row
+	notes  []string
+	failed bool
+}
+
+// row is one line of the report.
+type row struct {
+	n, metric, ours, ref, target, verdict string
+}
+
+func (b *bench) add(r row) { b.rows = append(b.rows, r) }
+func (b *bench) note(format string, args ...any) {
+	b.notes = append(b.notes, fmt.Sprintf(format, args...))
+}
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISS"
+}
+
+// agentSets are the overrides of every agent the harness starts: limits
+// sized so they never bind under the harness's load (one client IP, up to
+// ~1,000 requests in flight), and a request timeout well above the slowest
+// upstream. Everything else is the built-in default.
+func (b *bench) agentSets() []string {
+	s := []string{
+		"resilience.rate_limit_requests_per_second=1e9", "resilience.rate_limit_burst=1000000000",
+		"resilience.ip_rate_limit_requests_per_second=1e9", "resilience.ip_rate_limit_burst=1000000000",
+		"resilience.llm_max_concurrent=4096", "resilience.llm_max_queued=4096",
+		"resilience.bulkhead_max_concurrent=4096", "resilience.bulkhead_max_queued=4096",
+		"server.request_timeout_seconds=30",
+	}
+	if b.cfg.pprof != "" {
+		s = append(s, "observability.pprof_enabled=true")
+	}
+	return append(s, b.cfg.sets...)
+}
+
+// startAgent starts the agent with the embedded model (upstream nil) or
+// with provider openai against the mock at the given latency.
+func (b *bench) startAgent(embedded bool, latency time.Duration, port int) (*agent, error) {
+	opts := agentOpts{binary: b.binary, port: port}
+	if embedded {
+		opts.sets = append([]string{"llm.provider=mock"}, b.agentSets()...)
+	} else {
+		opts.sets = append([]string{"llm.provider=openai", "llm.base_url=" + b.mockBase(latency) + "/v1"}, b.agentSets()...)
+		opts.env = []string{"OPENAI_API_KEY=sk-bench-not-a-real-key"}
+	}
+	return startAgent(opts)
+}
+
+// mockBase is the mock's base URL for an upstream latency.
+func (b *bench) mockBase(latency time.Duration) string {
+	if latency <= 0 {
+		return b.mock.url
+	}
+	return b.mock.url + "/lat/" + strconv.FormatInt(latency.Milliseconds(), 10)
+}
+
+// stop stops a child after closing the client's idle connections: a
+// server's graceful shutdown waits up to 5 s for connections the client
+// dialled but never used.
+func (b *bench) stop(c *child) {
+	b.client.CloseIdleConnections()
+	c.stop()
+}
+
+// checkAlive reports a child that died during a scenario.
+func checkAlive(c *child) error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("%s exited during the run (%v):\n%s", c.name, c.waitErr, c.Tail())
+	default:
+		return nil
+	}
+}
+
+// failures describes what went wrong in an outcome, for the notes.
+func failures(o *outcome) string {
+	if o.failed == 0 && o.late == 0 {
+		return ""
+	}
+	var parts []string
+	keys := make([]int, 0, len(o.statuses))
+	for k := range o.statuses {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		name := strconv.Itoa(k)
+		if k == 0 {
+			name = "transport error"
+		}
+		parts = append(parts, fmt.Sprintf("%d× %s", o.statuses[k], name))
+	}
+	if o.firstErr != "" {
+		parts = append(parts, "first error: "+o.firstErr)
+	}
+	if o.late > 0 {
+		parts = append(parts, fmt.Sprintf("%d sends more than %v late (load generator saturated)", o.late, lateSlack))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Scenario 1: closed-loop throughput of /chat with the embedded model
+// against the baseline server, same concurrency, alternating rounds.
+func (b *bench) throughput() error {
+	base, err := startPeer("baseline")
+	if err != nil {
+		return err
+	}
+	defer b.stop(base.child)
+	ag, err := b.startAgent(true, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer b.stop(ag.child)
+	ours := chatTarget("production-agent", ag.api+"/chat", newSessionPool(b.cfg.turns), chatMessage)
+	ref := chatTarget("baseline", base.url+"/chat", newSessionPool(b.cfg.turns), chatMessage)
+	c := b.cfg.concurrency
+	warm := min(b.cfg.phase, time.Second)
+	closedLoop(b.ctx, b.client, ours, c, warm)
+	closedLoop(b.ctx, b.client, ref, c, warm)
+	o, r := &outcome{}, &outcome{}
+	for round := range b.cfg.rounds {
+		pair := []struct {
+			t   *target
+			acc *outcome
+		}{{ours, o}, {ref, r}}
+		if round%2 == 1 {
+			pair[0], pair[1] = pair[1], pair[0]
+		}
+		for _, p := range pair {
+			p.acc.merge(closedLoop(b.ctx, b.client, p.t, c, b.cfg.phase))
+		}
+	}
+	o.finish()
+	r.finish()
+	if err := checkAlive(ag.child); err != nil {
+		return err
+	}
+	ratio := 0.0
+	if r.rps() > 0 {
+		ratio = o.rps() / r.rps()
+	}
+	b.add(row{n: "1", metric: fmt.Sprintf("/chat throughput, embedded model, c=%d (req/s)", c),
+		ours: fmt.Sprintf("%.0f", o.rps()), ref: fmt.Sprintf("%.0f baseline", r.rps()),
+		target: fmt.Sprintf("ratio ≥ 0.60: %.2f", ratio), verdict: verdict(ratio >= 0.6 && o.failed == 0 && o.ok > 0)})
+	b.add(row{n: "1", metric: "answers 200", ours: pctStr(o.successRate()) + fmt.Sprintf(" of %d", o.total()),
+		ref: pctStr(r.successRate()) + fmt.Sprintf(" of %d", r.total()), target: "100 %", verdict: verdict(o.failed == 0 && o.ok > 0)})
+	b.note("scenario 1: latency at c=%d: production-agent p50 %s p99 %s; baseline p50 %s p99 %s.",
+		c, us(o.pct(50)), us(o.pct(99)), us(r.pct(50)), us(r.pct(99)))
+	if f := failures(o); f != "" {
+		b.note("scenario 1: production-agent: %s", f)
+	}
+	if b.cfg.pprof != "" {
+		b.profileCPU(ag, "chat-embedded", func(d time.Duration) { closedLoop(b.ctx, b.client, ours, c, d) })
+	}
+	return nil
+}
+
+// Scenario 2: latency added at concurrency 1. Each round sends one request
+// straight to the mock (0 ms), one through the bare reverse proxy and one
+// /chat through the agent (provider openai → mock); added = percentile of
+// the path minus the same percentile of the direct calls.
+func (b *bench) latency() error {
+	proxy, err := startPeer("proxy", "-upstream", b.mock.url)
+	if err != nil {
+		return err
+	}
+	defer b.stop(proxy.child)
+	ag, err := b.startAgent(false, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer b.stop(ag.child)
+	body := openAIBody(chatMessage)
+	direct := staticTarget("mock", b.mock.url+"/v1/chat/completions", body)
+	viaProxy := staticTarget("proxy", proxy.url+"/v1/chat/completions", body)
+	ours := chatTarget("production-agent", ag.api+"/chat", newSessionPool(b.cfg.turns), chatMessage)
+	warm := max(20, b.cfg.samples/10)
+	outs := alternating(b.ctx, b.client, []*target{direct, viaProxy, ours}, warm, b.cfg.samples)
+	if err := checkAlive(ag.child); err != nil {
+		return err
+	}
+	d, p, o := outs[0], outs[1], outs[2]
+	for _, x := range []struct {
+		name string
+		o    *outcome
+	}{{"mock", d}, {"proxy", p}, {"production-agent", o}} {
+		if x.o.ok == 0 {
+			return fmt.Errorf("no successful request to %s: %s", x.name, failures(x.o))
+		}
+		if f := failures(x.o); f != "" {
+			b.note("scenario 2: %s: %s", x.name, f)
+		}
+	}
+	for _, q := range []float64{50, 99} {
+		ourAdded, refAdded := o.pct(q)-d.pct(q), p.pct(q)-d.pct(q)
+		limit := time.Duration(1.25 * float64(refAdded))
+		b.add(row{n: "2", metric: fmt.Sprintf("added p%.0f at c=1, openai → mock 0 ms (µs)", q),
+			ours: usNum(ourAdded), ref: usNum(refAdded) + " proxy",
+			target: "≤ 1.25× proxy = " + usNum(limit), verdict: verdict(ourAdded <= limit && o.failed == 0)})
+	}
+	b.note("scenario 2: %d requests per path; direct to the mock p50 %s p99 %s; proxy p50 %s p99 %s; production-agent p50 %s p99 %s.",
+		o.total(), us(d.pct(50)), us(d.pct(99)), us(p.pct(50)), us(p.pct(99)), us(o.pct(50)), us(o.pct(99)))
+	return nil
+}
+
+// Scenario 3: CPU per request of each process at a fixed rate through the
+// provider path (mock 0 ms), from /proc/PID/stat utime+stime before and
+// after, in alternating rounds.
+func (b *bench) cpu() error {
+	proxy, err := startPeer("proxy", "-upstream", b.mock.url)
+	if err != nil {
+		return err
+	}
+	defer b.stop(proxy.child)
+	ag, err := b.startAgent(false, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer b.stop(ag.child)
+	ours := chatTarget("production-agent", ag.api+"/chat", newSessionPool(b.cfg.turns), chatMessage)
+	ref := staticTarget("proxy", proxy.url+"/v1/chat/completions", openAIBody(chatMessage))
+	warm := min(b.cfg.cpuDur/4, time.Second)
+	openLoop(b.ctx, b.client, ours, b.cfg.cpuRate, warm)
+	openLoop(b.ctx, b.client, ref, b.cfg.cpuRate, warm)
+	type side struct {
+		t   *target
+		pid int
+		cpu time.Duration
+		o   *outcome
+	}
+	sides := []*side{{t: ours, pid: ag.Pid(), o: &outcome{}}, {t: ref, pid: proxy.Pid(), o: &outcome{}}}
+	per := b.cfg.cpuDur / time.Duration(b.cfg.rounds)
+	for round := range b.cfg.rounds {
+		order := []*side{sides[0], sides[1]}
+		if round%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, s := range order {
+			before, err := cpuTime(s.pid)
+			if err != nil {
+				return err
+			}
+			s.o.merge(openLoop(b.ctx, b.client, s.t, b.cfg.cpuRate, per))
+			after, err := cpuTime(s.pid)
+			if err != nil {
+				return err
+			}
+			s.cpu += after - before
+		}
+	}
+	if err := checkAlive(ag.child); err != nil {
+		return err
+	}
+	perReq := func(s *side) time.Duration {
+		if s.o.total() == 0 {
+			return 0
+		}
+		return s.cpu / time.Duration(s.o.total())
+	}
+	ourCPU, refCPU := perReq(sides[0]), perReq(sides[1])
+	b.add(row{n: "3", metric: fmt.Sprintf("CPU per request at %.0f req/s, openai → mock 0 ms (µs)", b.cfg.cpuRate),
+		ours: usNum(ourCPU), ref: usNum(refCPU) + " proxy", target: "≤ 100",
+		verdict: verdict(ourCPU <= 100*time.Microsecond && sides[0].o.failed == 0 && sides[0].o.ok > 0)})
+	b.note("scenario 3: %d requests per side; CPU %v (production-agent) and %v (proxy), clock tick %v.",
+		sides[0].o.total(), sides[0].cpu, sides[1].cpu, time.Second/time.Duration(clockTicks()))
+	for _, s := range sides {
+		if f := failures(s.o); f != "" {
+			b.note("scenario 3: %s: %s", s.t.name, f)
+		}
+	}
+	if b.cfg.pprof != "" {
+		b.profileCPU(ag, "chat-openai", func(d time.Duration) { openLoop(b.ctx, b.client, ours, b.cfg.cpuRate, d) })
+	}
+	return nil
+}
+
+// heldResult is one side of a fixed-rate run against a slow upstream.
+type heldResult struct {
+	o    *outcome
+	peak int64 // bytes
+}
+
+// held runs rate req/s for dur against a mock answering after latency,
+// first through a fresh agent then through a fresh proxy, and samples each
+// process's resident memory.
+func (b *bench) held(n, name string, rate float64, latency, dur time.Duration) (ours, ref heldResult, err error) {
+	ag, err := b.startAgent(false, latency, 0)
+	if err != nil {
+		return ours, ref, err
+	}
+	t := chatTarget("production-agent", ag.api+"/chat", newSessionPool(b.cfg.turns), chatMessage)
+	stop := rssSampler(ag.Pid(), 100*time.Millisecond)
+	var prof sync.WaitGroup
+	if b.cfg.pprof != "" && ag.admin != "" {
+		prof.Go(func() {
+			pause(b.ctx, dur/2)
+			path := filepath.Join(b.cfg.pprof, name+".heap.pprof")
+			if err := fetchProfile(b.ctx, ag.admin+"/debug/pprof/heap", path, 30*time.Second); err != nil {
+				b.note("pprof: %v", err)
+			}
+		})
+	}
+	var runtimeStats string
+	if ag.admin != "" {
+		prof.Go(func() {
+			// Three quarters in, the in-flight count is at its steady level.
+			pause(b.ctx, dur*3/4)
+			runtimeStats = scrapeRuntime(b.ctx, ag.admin+"/metrics")
+		})
+	}
+	ours.o = openLoop(b.ctx, b.client, t, rate, dur)
+	prof.Wait()
+	ours.peak = stop()
+	if runtimeStats != "" {
+		b.note("scenario %s: production-agent at 3/4 of the run (its /metrics): %s.", n, runtimeStats)
+	}
+	err = checkAlive(ag.child)
+	b.stop(ag.child)
+	if err != nil {
+		return ours, ref, err
+	}
+	proxy, err := startPeer("proxy", "-upstream", b.mock.url)
+	if err != nil {
+		return ours, ref, err
+	}
+	defer b.stop(proxy.child)
+	rt := staticTarget("proxy", proxy.url+strings.TrimPrefix(b.mockBase(latency), b.mock.url)+"/v1/chat/completions", openAIBody(chatMessage))
+	stop = rssSampler(proxy.Pid(), 100*time.Millisecond)
+	ref.o = openLoop(b.ctx, b.client, rt, rate, dur)
+	ref.peak = stop()
+	for _, s := range []struct {
+		n string
+		o *outcome
+	}{{"production-agent", ours.o}, {"proxy", ref.o}} {
+		if f := failures(s.o); f != "" {
+			b.note("scenario %s: %s: %s", n, s.n, f)
+		}
+	}
+	return ours, ref, nil
+}
+
+// Scenario 4: memory under held load (500 req/s, 1.5 s upstream ≈ 750 in
+// flight): peak RSS and success rate.
+func (b *bench) memory() error {
+	ours, ref, err := b.held("4", "held-load", b.cfg.memRate, b.cfg.memLatency, b.cfg.memDur)
+	if err != nil {
+		return err
+	}
+	b.add(row{n: "4", metric: fmt.Sprintf("peak RSS, %.0f req/s for %v, upstream %v (MiB)", b.cfg.memRate, b.cfg.memDur, b.cfg.memLatency),
+		ours: mib(ours.peak), ref: mib(ref.peak) + " proxy", target: "≤ 60", verdict: verdict(ours.peak <= 60<<20)})
+	b.add(row{n: "4", metric: "success rate", ours: pctStr(ours.o.successRate()) + fmt.Sprintf(" of %d", ours.o.total()),
+		ref: pctStr(ref.o.successRate()) + " proxy", target: "100 %", verdict: verdict(ours.o.failed == 0 && ours.o.ok > 0)})
+	b.note("scenario 4: most requests in flight at once: %d (production-agent), %d (proxy).", ours.o.maxInFlight, ref.o.maxInFlight)
+	return nil
+}
+
+// Scenario 5: sustained rate (1,000 req/s, 1 s upstream): success rate and
+// added p99 (p99 minus the upstream's latency).
+func (b *bench) sustained() error {
+	ours, ref, err := b.held("5", "sustained", b.cfg.susRate, b.cfg.susLatency, b.cfg.susDur)
+	if err != nil {
+		return err
+	}
+	lat := b.cfg.susLatency
+	ourAdded, refAdded := ours.o.pct(99)-lat, ref.o.pct(99)-lat
+	b.add(row{n: "5", metric: fmt.Sprintf("success rate, %.0f req/s for %v, upstream %v", b.cfg.susRate, b.cfg.susDur, lat),
+		ours: pctStr(ours.o.successRate()) + fmt.Sprintf(" of %d", ours.o.total()), ref: pctStr(ref.o.successRate()) + " proxy",
+		target: "100 %", verdict: verdict(ours.o.failed == 0 && ours.o.ok > 0)})
+	b.add(row{n: "5", metric: "added p99 (ms)", ours: msNum(ourAdded), ref: msNum(refAdded) + " proxy",
+		target: "≤ 20", verdict: verdict(ours.o.ok > 0 && ourAdded <= 20*time.Millisecond)})
+	b.note("scenario 5: p50 %s, p99 %s (production-agent); p50 %s, p99 %s (proxy); peak RSS %s and %s MiB; most in flight %d and %d.",
+		ms(ours.o.pct(50)), ms(ours.o.pct(99)), ms(ref.o.pct(50)), ms(ref.o.pct(99)), mib(ours.peak), mib(ref.peak),
+		ours.o.maxInFlight, ref.o.maxInFlight)
+	return nil
+}
+
+// Scenario 6: binary size, time from exec to the first 200 of
+// /health/ready, and resident memory once idle (median of -starts).
+func (b *bench) startup() error {
+	st, err := os.Stat(b.binary)
+	if err != nil {
+		return err
+	}
+	var readies []time.Duration
+	var rss []int64
+	for range b.cfg.starts {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d/health/ready", port)
+		type result struct {
+			at  time.Time
+			err error
+		}
+		res := make(chan result, 1)
+		pollCtx, cancel := context.WithCancel(b.ctx)
+		// Poll from before the exec so the first 200 is seen within a
+		// millisecond of the listener being ready.
+		go func() {
+			at, err := waitReady(pollCtx, b.client, url, time.Millisecond, startTimeout)
+			res <- result{at, err}
+		}()
+		ag, err := b.startAgent(true, 0, port)
+		if err != nil {
+			cancel()
+			<-res
+			return err
+		}
+		r := <-res
+		cancel()
+		if r.err != nil {
+			b.stop(ag.child)
+			return r.err
+		}
+		readies = append(readies, r.at.Sub(ag.started))
+		pause(b.ctx, b.cfg.idleWait)
+		v, err := statusBytes(ag.Pid(), "VmRSS")
+		b.stop(ag.child)
+		if err != nil {
+			return err
+		}
+		rss = append(rss, v)
+	}
+	proxy, err := startPeer("proxy", "-upstream", b.mock.url)
+	if err != nil {
+		return err
+	}
+	pause(b.ctx, b.cfg.idleWait)
+	proxyRSS, err := statusBytes(proxy.Pid(), "VmRSS")
+	b.stop(proxy.child)
+	if err != nil {
+		return err
+	}
+	slices.Sort(readies)
+	slices.Sort(rss)
+	ready, idle := readies[len(readies)/2], rss[len(rss)/2]
+	b.add(row{n: "6", metric: "idle RSS (MiB)", ours: mib(idle), ref: mib(proxyRSS) + " proxy", target: "≤ 15", verdict: verdict(idle <= 15<<20)})
+	b.add(row{n: "6", metric: "binary size (MiB)", ours: mib(st.Size()), target: "≤ 20", verdict: verdict(st.Size() <= 20<<20)})
+	b.add(row{n: "6", metric: "start → /health/ready 200 (ms)", ours: msNum(ready), target: "≤ 100", verdict: verdict(ready <= 100*time.Millisecond)})
+	b.note("scenario 6: %d starts; ready %v, idle RSS %v MiB.", b.cfg.starts, readies, mibList(rss))
+	return nil
+}
+
+// profileCPU fetches a CPU profile of the agent while load runs.
+func (b *bench) profileCPU(ag *agent, name string, load func(time.Duration)) {
+	if ag.admin == "" {
+		b.note("pprof: the agent has no admin listener")
+		return
+	}
+	secs := max(1, int(b.cfg.profileTime/time.Second))
+	path := filepath.Join(b.cfg.pprof, name+".cpu.pprof")
+	var wg sync.WaitGroup
+	var perr error
+	wg.Go(func() {
+		perr = fetchProfile(b.ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", ag.admin, secs), path, time.Duration(secs+30)*time.Second)
+	})
+	load(time.Duration(secs)*time.Second + 500*time.Millisecond)
+	wg.Wait()
+	if perr != nil {
+		b.note("pprof: %v", perr)
+		return
+	}
+	b.note("pprof: %s", path)
+}
+
+// report writes the markdown table and the notes.
+func (b *bench) report(w io.Writer, args []string) {
+	fmt.Fprintf(w, "## production-agent load harness, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "- command: `go run ./cmd/bench %s` (in e2e/)\n", strings.Join(args, " "))
+	fmt.Fprintf(w, "- host: %s; 1-minute load average %s at the start, %s at the end\n", hostLine(), b.load0, loadAverage())
+	fmt.Fprintf(w, "- agent: `%s`, limits sized not to bind: `-set %s`\n\n", b.binary, strings.Join(b.agentSets(), " -set "))
+	fmt.Fprintln(w, "| # | metric | production-agent | reference | target | |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---|---|")
+	rows := slices.Clone(b.rows)
+	slices.SortStableFunc(rows, func(x, y row) int { return strings.Compare(x.n, y.n) })
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.n, r.metric, r.ours, r.ref, r.target, r.verdict)
+	}
+	if len(b.notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range b.notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+}
+
+func us(d time.Duration) string    { return usNum(d) + " µs" }
+func usNum(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) }
+func ms(d time.Duration) string    { return msNum(d) + " ms" }
+func msNum(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
+func mib(b int64) string           { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) }
+func pctStr(f float64) string      { return strconv.FormatFloat(100*f, 'f', 2, 64) + " %" }
+
+func mibList(bs []int64) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = mib(b)
+	}
+	return out
+}
+
+// runtimeSeries are the Go runtime gauges that explain a process's
+// resident memory, as the agent's /metrics exposes them.
+var runtimeSeries = []struct{ name, label string }{
+	{"go_goroutines", "goroutines"},
+	{"go_memstats_heap_inuse_bytes", "heap in use"},
+	{"go_memstats_heap_idle_bytes", "heap idle"},
+	{"go_memstats_heap_released_bytes", "heap released"},
+	{"go_memstats_stack_inuse_bytes", "stacks"},
+	{"go_memstats_next_gc_bytes", "next GC"},
+	{"go_memstats_sys_bytes", "from the OS"},
+}
+
+// scrapeRuntime reads runtimeSeries from a Prometheus text exposition and
+// formats them (bytes in MiB); "" when the scrape fails.
+func scrapeRuntime(ctx context.Context, url string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	values := map[string]float64{}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			values[name] = f
+		}
+	}
+	var parts []string
+	for _, s := range runtimeSeries {
+		v, ok := values[s.name]
+		if !ok {
+			continue
+		}
+		if strings.HasSuffix(s.name, "_bytes") {
+			parts = append(parts, fmt.Sprintf("%s %s MiB", s.label, mib(int64(v))))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %.0f", s.label, v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
