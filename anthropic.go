@@ -349,26 +349,34 @@ func (c *AnthropicClient) Stream(ctx context.Context, req *LLMRequest, onEvent f
 		return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("unexpected content type %q for a stream", resp.Header.Get("Content-Type")), nil, nil)
 	}
 	out := &LLMResponse{}
+	// Text grows in a byte slice (appending to a string is quadratic) and
+	// the whole stream is bounded like a complete answer.
+	var text []byte
+	received := 0
+	withText := func() *LLMResponse { out.Text = string(text); return out }
 	open := map[int]*anthOpenTool{}
 	sr := sseNewReader(resp.Body)
 	for {
 		ev, err := sr.Next()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, sseCtxError(ctx, c.Name(), rid, sseCloneResponse(out))
+				return nil, sseCtxError(ctx, c.Name(), rid, sseCloneResponse(withText()))
 			}
 			if errors.Is(err, sseErrLineTooLong) {
-				return nil, sseInvalid(c.Name(), rid, "stream line too long", sseCloneResponse(out), err)
+				return nil, sseInvalid(c.Name(), rid, "stream line too long", sseCloneResponse(withText()), err)
 			}
 			cut := ErrStreamCut
 			if !errors.Is(err, io.EOF) {
 				cut = fmt.Errorf("%w: %w", ErrStreamCut, err)
 			}
-			return nil, &ProviderError{Provider: c.Name(), RequestID: rid, Partial: sseCloneResponse(out), Err: cut}
+			return nil, &ProviderError{Provider: c.Name(), RequestID: rid, Partial: sseCloneResponse(withText()), Err: cut}
+		}
+		if received += len(ev.Data); received > sseMaxBody {
+			return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("streamed answer longer than %d bytes", sseMaxBody), sseCloneResponse(withText()), nil)
 		}
 		var se anthStreamEvent
 		if err := json.Unmarshal([]byte(ev.Data), &se); err != nil {
-			return nil, sseInvalid(c.Name(), rid, "stream event is not valid JSON", sseCloneResponse(out), err)
+			return nil, sseInvalid(c.Name(), rid, "stream event is not valid JSON", sseCloneResponse(withText()), err)
 		}
 		if se.Type == "" {
 			se.Type = ev.Event
@@ -384,9 +392,9 @@ func (c *AnthropicClient) Stream(ctx context.Context, req *LLMRequest, onEvent f
 				open[se.Index] = &anthOpenTool{id: se.ContentBlock.ID, name: se.ContentBlock.Name, start: se.ContentBlock.Input}
 			}
 			if se.ContentBlock != nil && se.ContentBlock.Type == "text" && se.ContentBlock.Text != "" {
-				out.Text += se.ContentBlock.Text
+				text = append(text, se.ContentBlock.Text...)
 				if err := onEvent(StreamEvent{Type: "text", Text: se.ContentBlock.Text}); err != nil {
-					return out, err
+					return withText(), err
 				}
 			}
 		case "content_block_delta":
@@ -398,9 +406,9 @@ func (c *AnthropicClient) Stream(ctx context.Context, req *LLMRequest, onEvent f
 				if se.Delta.Text == "" {
 					continue
 				}
-				out.Text += se.Delta.Text
+				text = append(text, se.Delta.Text...)
 				if err := onEvent(StreamEvent{Type: "text", Text: se.Delta.Text}); err != nil {
-					return out, err
+					return withText(), err
 				}
 			case "input_json_delta":
 				if t := open[se.Index]; t != nil {
@@ -420,12 +428,12 @@ func (c *AnthropicClient) Stream(ctx context.Context, req *LLMRequest, onEvent f
 			}
 			in, ok := anthToolInput(in)
 			if !ok {
-				return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("tool_use %q input is not a JSON object", t.name), sseCloneResponse(out), nil)
+				return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("tool_use %q input is not a JSON object", t.name), sseCloneResponse(withText()), nil)
 			}
 			tc := ToolCall{ID: t.id, Name: t.name, Input: in}
 			out.ToolCalls = append(out.ToolCalls, tc)
 			if err := onEvent(StreamEvent{Type: "tool_call", ToolCall: &tc}); err != nil {
-				return out, err
+				return withText(), err
 			}
 		case "message_delta":
 			if se.Delta != nil && se.Delta.StopReason != "" {
@@ -435,9 +443,9 @@ func (c *AnthropicClient) Stream(ctx context.Context, req *LLMRequest, onEvent f
 				se.Usage.apply(&out.Usage)
 			}
 		case "message_stop":
-			return out, nil
+			return withText(), nil
 		case "error":
-			pe := &ProviderError{Provider: c.Name(), RequestID: rid, Partial: sseCloneResponse(out), Type: "api_error"}
+			pe := &ProviderError{Provider: c.Name(), RequestID: rid, Partial: sseCloneResponse(withText()), Type: "api_error"}
 			if se.Error != nil {
 				pe.Type, pe.Message = se.Error.Type, sseRedact(se.Error.Message, c.apiKey)
 			}

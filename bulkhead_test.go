@@ -139,45 +139,16 @@ func TestBulkheadNoLeakUnderChaos(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 8
 		b := NewBulkhead("tools", n, 64, 30*time.Millisecond)
-		var inside, peak atomic.Int64
-		var admitted, full, cancelled, panics atomic.Int64
+		var c bhChaos
 		var wg sync.WaitGroup
-		for i := range 10_000 {
+		// 10k calls from 500 goroutines of 20 calls each: the race detector
+		// supports at most 8128 live goroutines, and its runtime crashes
+		// (rather than reporting) with 10k alive at once.
+		for w := range 500 {
 			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(i), 7))
-				<-time.After(time.Duration(rng.IntN(2000)) * time.Millisecond)
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+rng.IntN(40))*time.Millisecond)
-				defer cancel()
-				defer func() {
-					if recover() != nil {
-						panics.Add(1)
-					}
-				}()
-				err := bhCall(ctx, b, func() error {
-					cur := inside.Add(1)
-					defer inside.Add(-1)
-					for {
-						p := peak.Load()
-						if cur <= p || peak.CompareAndSwap(p, cur) {
-							break
-						}
-					}
-					<-time.After(time.Duration(rng.IntN(10)) * time.Millisecond)
-					switch rng.IntN(4) {
-					case 0:
-						panic("tool crashed")
-					case 1:
-						return errors.New("tool failed")
-					}
-					return nil
-				})
-				switch {
-				case errors.Is(err, ErrFull):
-					full.Add(1)
-				case errors.Is(err, context.DeadlineExceeded):
-					cancelled.Add(1)
-				default:
-					admitted.Add(1)
+				rng := rand.New(rand.NewPCG(uint64(w), 7))
+				for range 20 {
+					c.call(b, rng)
 				}
 			})
 		}
@@ -185,12 +156,15 @@ func TestBulkheadNoLeakUnderChaos(t *testing.T) {
 		if b.InFlight() != 0 || b.Queued() != 0 {
 			t.Errorf("after chaos InFlight=%d Queued=%d; want 0, 0", b.InFlight(), b.Queued())
 		}
-		if p := peak.Load(); p > n || p < 2 {
+		if p := c.peak.Load(); p > n || p < 2 {
 			t.Errorf("peak concurrency %d; want in [2, %d]", p, n)
 		}
-		if full.Load() == 0 || cancelled.Load() == 0 || panics.Load() == 0 {
+		if c.full.Load() == 0 || c.cancelled.Load() == 0 || c.panics.Load() == 0 {
 			t.Errorf("admitted=%d full=%d cancelled=%d panics=%d; want every path exercised",
-				admitted.Load(), full.Load(), cancelled.Load(), panics.Load())
+				c.admitted.Load(), c.full.Load(), c.cancelled.Load(), c.panics.Load())
+		}
+		if total := c.admitted.Load() + c.full.Load() + c.cancelled.Load(); total != 10_000 {
+			t.Errorf("%d calls accounted for; want 10000", total)
 		}
 		var rels []func()
 		for i := range n {
@@ -204,6 +178,52 @@ func TestBulkheadNoLeakUnderChaos(t *testing.T) {
 			rel()
 		}
 	})
+}
+
+// bhChaos counts the outcomes of TestBulkheadNoLeakUnderChaos.
+type bhChaos struct {
+	inside, peak                      atomic.Int64
+	admitted, full, cancelled, panics atomic.Int64
+}
+
+// call makes one random call: a random start, deadline and duration; the
+// tool panics, fails or succeeds.
+func (c *bhChaos) call(b *Bulkhead, rng *rand.Rand) {
+	<-time.After(time.Duration(rng.IntN(100)) * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+rng.IntN(40))*time.Millisecond)
+	defer cancel()
+	defer func() {
+		if recover() != nil {
+			c.panics.Add(1)
+			c.admitted.Add(1)
+		}
+	}()
+	err := bhCall(ctx, b, func() error {
+		cur := c.inside.Add(1)
+		defer c.inside.Add(-1)
+		for {
+			p := c.peak.Load()
+			if cur <= p || c.peak.CompareAndSwap(p, cur) {
+				break
+			}
+		}
+		<-time.After(time.Duration(rng.IntN(10)) * time.Millisecond)
+		switch rng.IntN(4) {
+		case 0:
+			panic("tool crashed")
+		case 1:
+			return errors.New("tool failed")
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, ErrFull):
+		c.full.Add(1)
+	case errors.Is(err, context.DeadlineExceeded):
+		c.cancelled.Add(1)
+	default:
+		c.admitted.Add(1)
+	}
 }
 
 // bhCall runs fn inside a bulkhead slot the way production code must:

@@ -52,12 +52,16 @@ func decodeChat(w http.ResponseWriter, r *http.Request, lim chatLimits) (chatInp
 	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
 		return chatInput{}, err
 	}
+	tooLarge := &apiError{Status: 413, Type: "payload_too_large",
+		Message: fmt.Sprintf("request body is larger than %d bytes", lim.MaxBodyBytes)}
+	if r.ContentLength > lim.MaxBodyBytes {
+		return chatInput{}, tooLarge // before reading, so "Expect: 100-continue" gets no 100
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return chatInput{}, &apiError{Status: 413, Type: "payload_too_large",
-				Message: fmt.Sprintf("request body is larger than %d bytes", lim.MaxBodyBytes)}
+			return chatInput{}, tooLarge
 		}
 		return chatInput{}, badRequest("could not read the request body")
 	}
@@ -122,7 +126,7 @@ func parseChatBody(body []byte, lim chatLimits) (chatInput, error) {
 	in.Message = *req.Message
 	if req.SourceIP != nil {
 		ip, err := netip.ParseAddr(*req.SourceIP)
-		if err != nil {
+		if err != nil || ip.Zone() != "" {
 			return chatInput{}, badRequest("field source_ip must be an IP address")
 		}
 		in.SourceIP = ip.Unmap()
@@ -148,7 +152,11 @@ func jsonError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return badRequest("request body is truncated JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if len(name) > 64 { // never echo a huge key back
+			name = strings.ToValidUTF8(name[:64], "") + "…"
+		}
+		return badRequest("unknown field %s", name)
 	default:
 		return badRequest("request body is not valid JSON")
 	}

@@ -335,10 +335,18 @@ type oaiOpenTool struct {
 
 // oaiStream is the assembly state of one streamed answer.
 type oaiStream struct {
-	out     LLMResponse
-	tools   map[int]*oaiOpenTool
-	finish  string
-	emitted bool
+	out      LLMResponse
+	text     []byte // the answer's text so far (appending to a string is quadratic)
+	received int    // bytes of stream data, bounded like a complete answer
+	tools    map[int]*oaiOpenTool
+	finish   string
+	emitted  bool
+}
+
+// result is the answer assembled so far.
+func (s *oaiStream) result() *LLMResponse {
+	s.out.Text = string(s.text)
+	return &s.out
 }
 
 // flushTools completes the accumulated tool calls in index order, passing
@@ -388,7 +396,7 @@ func (c *OpenAIClient) Stream(ctx context.Context, req *LLMRequest, onEvent func
 	}
 	s := &oaiStream{tools: map[int]*oaiOpenTool{}}
 	partial := func() *LLMResponse {
-		p := sseCloneResponse(&s.out)
+		p := sseCloneResponse(s.result())
 		p.StopReason = ""
 		if s.finish != "" {
 			p.StopReason = oaiStopReason(s.finish, len(p.ToolCalls) > 0)
@@ -411,16 +419,19 @@ func (c *OpenAIClient) Stream(ctx context.Context, req *LLMRequest, onEvent func
 			}
 			return nil, &ProviderError{Provider: c.Name(), RequestID: rid, Partial: partial(), Err: cut}
 		}
+		if s.received += len(ev.Data); s.received > sseMaxBody {
+			return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("streamed answer longer than %d bytes", sseMaxBody), partial(), nil)
+		}
 		if strings.TrimSpace(ev.Data) == "[DONE]" {
 			bad, err := s.flushTools(onEvent)
 			if err != nil {
-				return &s.out, err
+				return s.result(), err
 			}
 			if bad != "" {
 				return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("tool call %q arguments are not a JSON object", bad), partial(), nil)
 			}
 			s.out.StopReason = oaiStopReason(s.finish, len(s.out.ToolCalls) > 0)
-			return &s.out, nil
+			return s.result(), nil
 		}
 		var chunk struct {
 			ID      string `json:"id"`
@@ -456,9 +467,9 @@ func (c *OpenAIClient) Stream(ctx context.Context, req *LLMRequest, onEvent func
 				continue
 			}
 			if d := ch.Delta.Content; d != nil && *d != "" {
-				s.out.Text += *d
+				s.text = append(s.text, *d...)
 				if err := onEvent(StreamEvent{Type: "text", Text: *d}); err != nil {
-					return &s.out, err
+					return s.result(), err
 				}
 			}
 			for pos, tc := range ch.Delta.ToolCalls {
@@ -483,7 +494,7 @@ func (c *OpenAIClient) Stream(ctx context.Context, req *LLMRequest, onEvent func
 				s.finish = *ch.FinishReason
 				bad, err := s.flushTools(onEvent)
 				if err != nil {
-					return &s.out, err
+					return s.result(), err
 				}
 				if bad != "" {
 					return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("tool call %q arguments are not a JSON object", bad), partial(), nil)
