@@ -240,22 +240,7 @@ func (c *AnthropicClient) send(ctx context.Context, req *LLMRequest, stream bool
 	}
 	hr.Header.Set("X-Api-Key", c.apiKey)
 	hr.Header.Set("Anthropic-Version", anthVersion)
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("User-Agent", sseUserAgent)
-	if stream {
-		hr.Header.Set("Accept", "text/event-stream")
-	} else {
-		hr.Header.Set("Accept", "application/json")
-	}
-	resp, err := c.hc.Do(hr)
-	if err != nil {
-		return nil, sseTransportError(ctx, c.Name(), "", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, sseStatusError(c.Name(), c.apiKey, "Request-Id", resp, c.now(), anthParseError)
-	}
-	return resp, nil
+	return sseDo(ctx, c.hc, hr, stream, c.Name(), c.apiKey, "Request-Id", c.now(), anthParseError)
 }
 
 // Complete sends req and returns the whole answer. Errors are

@@ -177,6 +177,28 @@ func sseCloneResponse(r *LLMResponse) *LLMResponse {
 // provider's error type, message and (optionally) request id from the body;
 // ok false means the body was not the provider's error shape. The body is
 // read (bounded) and closed by the caller.
+// sseDo sets the headers both clients share, sends hr, and turns a
+// transport failure or a non-2xx answer into a *ProviderError.
+func sseDo(ctx context.Context, hc *http.Client, hr *http.Request, stream bool, provider, apiKey, requestIDHeader string,
+	now time.Time, parse func(body []byte) (typ, msg, requestID string, ok bool)) (*http.Response, error) {
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("User-Agent", sseUserAgent)
+	if stream {
+		hr.Header.Set("Accept", "text/event-stream")
+	} else {
+		hr.Header.Set("Accept", "application/json")
+	}
+	resp, err := hc.Do(hr)
+	if err != nil {
+		return nil, sseTransportError(ctx, provider, "", err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, sseStatusError(provider, apiKey, requestIDHeader, resp, now, parse)
+	}
+	return resp, nil
+}
+
 func sseStatusError(provider, apiKey, requestIDHeader string, resp *http.Response, now time.Time,
 	parse func(body []byte) (typ, msg, requestID string, ok bool)) *ProviderError {
 	pe := &ProviderError{

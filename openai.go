@@ -216,22 +216,7 @@ func (c *OpenAIClient) send(ctx context.Context, req *LLMRequest, stream bool) (
 	} else {
 		hr.Header.Del("Authorization")
 	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("User-Agent", sseUserAgent)
-	if stream {
-		hr.Header.Set("Accept", "text/event-stream")
-	} else {
-		hr.Header.Set("Accept", "application/json")
-	}
-	resp, err := c.hc.Do(hr)
-	if err != nil {
-		return nil, sseTransportError(ctx, c.Name(), "", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, sseStatusError(c.Name(), c.apiKey, "X-Request-Id", resp, c.now(), oaiParseError)
-	}
-	return resp, nil
+	return sseDo(ctx, c.hc, hr, stream, c.Name(), c.apiKey, "X-Request-Id", c.now(), oaiParseError)
 }
 
 // oaiStopReason maps a finish_reason to Anthropic's vocabulary. A reply
