@@ -17,7 +17,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -45,60 +44,21 @@ type authzResp struct {
 	Body   []byte
 }
 
-// authzDo sends body (nil: none) as JSON with header through client (nil:
-// the harness's httpClient) and returns the whole answer.
+// authzDo is doHTTP with the answer as an authzResp.
 func authzDo(t *testing.T, client *http.Client, method, url string, header http.Header, body any) authzResp {
 	t.Helper()
-	if client == nil {
-		client = httpClient
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatalf("marshal: %v", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
-	if err != nil {
-		t.Fatalf("request %s %s: %v", method, url, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, vs := range header {
-		req.Header[http.CanonicalHeaderKey(k)] = vs
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
-	return authzResp{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return authzResp(doHTTP(t, client, method, url, header, body))
 }
 
 // authzHeader builds a header from name, value pairs.
-func authzHeader(kv ...string) http.Header {
-	h := http.Header{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Add(kv[i], kv[i+1])
-	}
-	return h
-}
+func authzHeader(kv ...string) http.Header { return headerOf(kv...) }
 
 // authzBearer is an Authorization: Bearer header plus extra pairs.
-func authzBearer(token string, kv ...string) http.Header {
-	return authzHeader(append([]string{"Authorization", "Bearer " + token}, kv...)...)
-}
+func authzBearer(token string, kv ...string) http.Header { return bearer(token, kv...) }
 
 // authzChatBody is a /chat request body.
 func authzChatBody(user, session, message string) map[string]any {
-	return map[string]any{"user_id": user, "session_id": session, "message": message}
+	return chatBody(user, session, message)
 }
 
 // authzErrBody is the JSON of every error answer.

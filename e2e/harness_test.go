@@ -260,17 +260,32 @@ func cleanEnv(extra map[string]string) []string {
 // httpClient bounds every request of the tests.
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
-// doJSON sends body (nil: none) as JSON and returns the status and the
-// response body.
-func doJSON(t *testing.T, method, url string, header http.Header, body any) (int, []byte) {
+// httpResp is a whole answer.
+type httpResp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// doHTTP sends body (nil: none; a string is sent verbatim, anything else as
+// JSON, with Content-Type application/json) with header through client
+// (nil: the shared one) and returns the whole answer.
+func doHTTP(t *testing.T, client *http.Client, method, url string, header http.Header, body any) httpResp {
 	t.Helper()
+	if client == nil {
+		client = httpClient
+	}
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
 		if err != nil {
 			t.Fatalf("marshal: %v", err)
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
 	if err != nil {
@@ -280,9 +295,9 @@ func doJSON(t *testing.T, method, url string, header http.Header, body any) (int
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, vs := range header {
-		req.Header[k] = vs
+		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -291,7 +306,34 @@ func doJSON(t *testing.T, method, url string, header http.Header, body any) (int
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
-	return resp.StatusCode, b
+	return httpResp{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// doJSON sends body (nil: none) as JSON and returns the status and the
+// response body.
+func doJSON(t *testing.T, method, url string, header http.Header, body any) (int, []byte) {
+	t.Helper()
+	r := doHTTP(t, nil, method, url, header, body)
+	return r.Status, r.Body
+}
+
+// headerOf builds a header from name, value pairs.
+func headerOf(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// bearer is an Authorization: Bearer header plus name, value pairs.
+func bearer(token string, kv ...string) http.Header {
+	return headerOf(append([]string{"Authorization", "Bearer " + token}, kv...)...)
+}
+
+// chatBody is a /chat request body.
+func chatBody(user, session, message string) map[string]any {
+	return map[string]any{"user_id": user, "session_id": session, "message": message}
 }
 
 // pollUntil calls cond every interval until it returns true or the

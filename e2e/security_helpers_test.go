@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,57 +33,18 @@ type secResp struct {
 // JSON) with header and returns the whole answer.
 func secDo(t *testing.T, method, url string, header http.Header, body any) secResp {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			t.Fatalf("marshal: %v", err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
-	if err != nil {
-		t.Fatalf("request %s %s: %v", method, url, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
-	return secResp{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return secResp(doHTTP(t, nil, method, url, header, body))
 }
 
 // secHeader builds a header from name, value pairs.
-func secHeader(kv ...string) http.Header {
-	h := http.Header{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Add(kv[i], kv[i+1])
-	}
-	return h
-}
+func secHeader(kv ...string) http.Header { return headerOf(kv...) }
 
 // secBearer is an Authorization: Bearer key header plus name, value pairs.
-func secBearer(key string, kv ...string) http.Header {
-	return secHeader(append([]string{"Authorization", "Bearer " + key}, kv...)...)
-}
+func secBearer(key string, kv ...string) http.Header { return bearer(key, kv...) }
 
 // secChatBody is a /chat request body.
 func secChatBody(user, session, message string) map[string]any {
-	return map[string]any{"user_id": user, "session_id": session, "message": message}
+	return chatBody(user, session, message)
 }
 
 // secChat is POST /chat on p's API listener.
