@@ -109,9 +109,9 @@ func injRuleSpecs() []injRuleSpec {
 		injR(injSigOverride, "override_object", 0.75,
 			injVerbRomance+` (?:\S+ ){0,3}(?:instrucciones|instructions|instrukcije|upute|istruzioni|instrucoes|instrukcje|инструкции|указания|reglas|regles|regole|indicaciones|consignes)\b`),
 		injR(injSigOverride, "override_before", 0.7,
-			injVerbRomance+` (?:todo|tout|sve|tutto|tudo|wszystko|все) (?:\S+ ){0,4}(?:antes|avant|ranije|prima|wczesniej|раньше|ранее|sabes|sais|sai|znas|znate|wiesz|знаешь)\b`),
+			injVerbRomance+` (?:[t]odo|tout|sve|tutto|tudo|wszystko|все) (?:\S+ ){0,4}(?:antes|avant|ranije|prima|wczesniej|раньше|ранее|sabes|sais|sai|znas|znate|wiesz|знаешь)\b`),
 		injR(injSigOverride, "override_everything", 0.45,
-			injVerbRomance+` (?:todo|tout|sve|tutto|tudo|wszystko|все)\b`),
+			injVerbRomance+` (?:[t]odo|tout|sve|tutto|tudo|wszystko|все)\b`),
 		// Earlier instructions declared void, left behind or deviated from.
 		injR(injSigOverride, "override_void", 0.65,
 			injQualAdj+` (?:`+injObjStrong+`|`+injObjWeak+`|`+injObjDE+`) (?:\S+ ){0,6}(?:are|is|were|sind|ist|waren) (?:now |no longer |not |nun |jetzt |nicht |nicht mehr |hereby |completely |voellig |ganz |null and )*(?:void|invalid|irrelevant|obsolete|cancell?ed|revoked|overridden|outdated|superseded|ungueltig|hinfaellig|aufgehoben|veraltet|nichtig)\b`),

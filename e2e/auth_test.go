@@ -443,7 +443,7 @@ func TestAuthzJWTSecretAndRSAPEM(t *testing.T) {
 		{"truncated_empty_signature", authzTruncate(valid) + ".", "bad_signature"},
 		{"garbage_segments", "aGVsbG8.d29ybGQ.Z2FyYmFnZQ", "malformed"},
 		{"garbage_characters", "eyJ%%.not a jwt.$$$", "malformed"},
-		{"garbage_no_dots", "pa_thisIsNotAKeyThatWasEverIssuedXXXXXXXXXXXX", "unknown_key"},
+		{"garbage_no_dots", "pa_thisIsNotAKeyThatWasEverIssuedZZZZZZZZZZZZ", "unknown_key"},
 		{"rs256_signed_by_other_key", authzSign(t, jwt.SigningMethodRS256, s.otherRSA, "", user(nil)), "bad_signature"},
 		{"hs256_signed_with_other_secret", authzSign(t, jwt.SigningMethodHS256, s.otherSecret, "", user(nil)), "bad_signature"},
 		{"missing_exp", authzSign(t, jwt.SigningMethodRS256, s.rsa, "", user(func(c jwt.MapClaims) { delete(c, "exp") })), "missing_exp"},

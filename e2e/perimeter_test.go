@@ -59,7 +59,7 @@ func authzWantIPLimited(t *testing.T, what string, r authzResp) {
 func authzBadKeys(t *testing.T, p *agentProc, n int, kv ...string) {
 	t.Helper()
 	for i := range n {
-		key := "pa_bruteforce" + strconv.Itoa(i) + "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		key := "pa_bruteforce" + strconv.Itoa(i) + "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
 		r := authzDo(t, nil, http.MethodPost, p.API+"/chat", authzBearer(key, kv...), authzChatBody("alice", "s-bf", "Hello"))
 		authzWant401(t, "POST /chat with an unknown key", r, key)
 	}
