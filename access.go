@@ -75,12 +75,12 @@ func (a *app) rateLimit(w http.ResponseWriter, r *http.Request, lim *KeyedLimite
 	if lim == nil {
 		return nil
 	}
-	d := lim.Decide(key)
+	ri := requestInfoFrom(r.Context())
+	d := lim.DecideAt(key, ri.start) // the clock was read once, when the request arrived
 	setRateLimitHeaders(w.Header(), scope, d)
 	if d.Allowed {
 		return nil
 	}
-	ri := requestInfoFrom(r.Context())
 	a.metrics.rateLimited.WithLabelValues(scope).Inc()
 	a.monitor.RateLimited(scope, key, ri.clientIP)
 	recordAudit(r.Context(), AuditEvent{EventType: EventSecurity, Severity: SeverityWarning,

@@ -138,6 +138,7 @@ func encode(w http.ResponseWriter, status int, v any) {
 // requestInfo is per-request state shared by the middleware layers, stored
 // once in the context by the outermost one.
 type requestInfo struct {
+	start     time.Time // read once when the request arrived
 	trace     traceContext
 	route     string // mux pattern, "unmatched" when none
 	clientIP  string // the connection's peer, or the client named by trusted proxies
@@ -202,7 +203,7 @@ func (rr *responseRecorder) Unwrap() http.ResponseWriter { return rr.ResponseWri
 func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now func() time.Time, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := now()
-		ri := &requestInfo{trace: tracer.NewTraceContext(r.Header.Get("traceparent"), r.Header.Get("tracestate")), route: "unmatched"}
+		ri := &requestInfo{trace: tracer.NewTraceContext(r.Header.Get("traceparent"), r.Header.Get("tracestate")), route: "unmatched", start: start}
 		if ip, via := clientIP(r, trusted); ip.IsValid() {
 			ri.clientIP, ri.viaProxy = ip.String(), via
 		} else {
