@@ -265,8 +265,8 @@ func (a *app) serveChat(w http.ResponseWriter, r *http.Request, lim chatLimits, 
 	if a.cfg.Auth.Enabled {
 		principal = p.Subject
 	}
-	if a.audit.Healthy() != nil {
-		return fail(ErrAuditUnavailable)
+	if err := a.audit.Healthy(); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrAuditUnavailable, err))
 	}
 	if err := a.scanPrompt(r, source, principal, in.Message); err != nil {
 		return fail(err)

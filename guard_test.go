@@ -306,3 +306,12 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 		a.audit.Close()
 	}
 }
+
+func TestAuditClosedIsShuttingDown(t *testing.T) {
+	a, srv := newTestApp(t, time.Now, nil)
+	a.audit.Close() // what happens to a turn that ends after the drain
+	r := postChat(t, srv.URL, "u", "s", "Hello")
+	if r.status != 503 || r.errType(t) != "shutting_down" || r.header.Get("Retry-After") == "" {
+		t.Errorf("chat after the audit log closed: %d %s; want 503 shutting_down with Retry-After", r.status, r.body)
+	}
+}

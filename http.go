@@ -77,6 +77,8 @@ func classify(err error) *apiError {
 		return &apiError{Status: 409, Type: "session_busy", Message: "a turn is already running for this session", RetryAfter: time.Second}
 	case errors.Is(err, ErrSessionOwner):
 		return &apiError{Status: 403, Type: "forbidden", Message: "this session belongs to another user"}
+	case errors.Is(err, ErrAuditClosed):
+		return &apiError{Status: 503, Type: "shutting_down", Message: "the service is shutting down; retry on another instance", RetryAfter: time.Second, Err: err}
 	case errors.Is(err, ErrAuditUnavailable):
 		return &apiError{Status: 503, Type: "audit_unavailable", Message: "audit records cannot be written; retry later", RetryAfter: 5 * time.Second, Err: err}
 	case errors.Is(err, context.Canceled):
