@@ -253,16 +253,9 @@ func (c *AnthropicClient) Complete(ctx context.Context, req *LLMRequest) (*LLMRe
 		return nil, err
 	}
 	defer resp.Body.Close()
-	rid := resp.Header.Get("Request-Id")
-	if !sseMediaType(resp, "application/json") {
-		return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type")), nil, nil)
-	}
-	body, tooLong, err := sseReadAll(resp.Body, sseMaxBody)
+	body, rid, err := sseReadAnswer(ctx, resp, c.Name(), "Request-Id")
 	if err != nil {
-		return nil, sseTransportError(ctx, c.Name(), rid, err)
-	}
-	if tooLong {
-		return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("response body longer than %d bytes", sseMaxBody), nil, nil)
+		return nil, err
 	}
 	var ar anthResponse
 	if err := json.Unmarshal(body, &ar); err != nil {

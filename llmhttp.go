@@ -199,6 +199,23 @@ func sseDo(ctx context.Context, hc *http.Client, hr *http.Request, stream bool, 
 	return resp, nil
 }
 
+// sseReadAnswer reads a complete 2xx answer: it must be JSON and at most
+// sseMaxBody bytes. It returns the body and the provider's request id.
+func sseReadAnswer(ctx context.Context, resp *http.Response, provider, requestIDHeader string) ([]byte, string, error) {
+	rid := resp.Header.Get(requestIDHeader)
+	if !sseMediaType(resp, "application/json") {
+		return nil, rid, sseInvalid(provider, rid, fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type")), nil, nil)
+	}
+	body, tooLong, err := sseReadAll(resp.Body, sseMaxBody)
+	if err != nil {
+		return nil, rid, sseTransportError(ctx, provider, rid, err)
+	}
+	if tooLong {
+		return nil, rid, sseInvalid(provider, rid, fmt.Sprintf("response body longer than %d bytes", sseMaxBody), nil, nil)
+	}
+	return body, rid, nil
+}
+
 func sseStatusError(provider, apiKey, requestIDHeader string, resp *http.Response, now time.Time,
 	parse func(body []byte) (typ, msg, requestID string, ok bool)) *ProviderError {
 	pe := &ProviderError{

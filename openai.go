@@ -257,16 +257,9 @@ func (c *OpenAIClient) Complete(ctx context.Context, req *LLMRequest) (*LLMRespo
 		return nil, err
 	}
 	defer resp.Body.Close()
-	rid := resp.Header.Get("X-Request-Id")
-	if !sseMediaType(resp, "application/json") {
-		return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type")), nil, nil)
-	}
-	body, tooLong, err := sseReadAll(resp.Body, sseMaxBody)
+	body, rid, err := sseReadAnswer(ctx, resp, c.Name(), "X-Request-Id")
 	if err != nil {
-		return nil, sseTransportError(ctx, c.Name(), rid, err)
-	}
-	if tooLong {
-		return nil, sseInvalid(c.Name(), rid, fmt.Sprintf("response body longer than %d bytes", sseMaxBody), nil, nil)
+		return nil, err
 	}
 	var cr struct {
 		ID      string `json:"id"`

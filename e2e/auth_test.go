@@ -170,34 +170,13 @@ func authzKeys(t *testing.T, specs ...string) (path string, keys map[string]stri
 	return path, keys
 }
 
-// authzAuditEvent is the part of an audit record the tests read.
-type authzAuditEvent struct {
-	EventType    string            `json:"event_type"`
-	Severity     string            `json:"severity"`
-	Actor        string            `json:"actor"`
-	Action       string            `json:"action"`
-	Resource     string            `json:"resource"`
-	Success      bool              `json:"success"`
-	ErrorMessage string            `json:"error_message"`
-	SourceIP     string            `json:"source_ip"`
-	TraceID      string            `json:"trace_id"`
-	Metadata     map[string]string `json:"metadata"`
-}
+// authzAuditEvent is an audit record as the tests read it.
+type authzAuditEvent = auditRecord
 
 // authzAudit is GET /audit?query on the admin listener with header.
 func authzAudit(t *testing.T, p *agentProc, header http.Header, query string) []authzAuditEvent {
 	t.Helper()
-	r := authzDo(t, nil, http.MethodGet, p.Admin+"/audit?"+query, header, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET /audit?%s = %d %s; want 200", query, r.Status, r.Body)
-	}
-	var out struct {
-		Events []authzAuditEvent `json:"events"`
-	}
-	if err := json.Unmarshal(r.Body, &out); err != nil {
-		t.Fatalf("GET /audit body: %v", err)
-	}
-	return out.Events
+	return fetchAudit(t, p, header, query)
 }
 
 // authzIncident is the part of a security incident the tests read.

@@ -142,34 +142,13 @@ func secWantIncident(t *testing.T, inc secIncident, typ, level, source, action s
 	}
 }
 
-// secAuditEvent is the part of an audit record these tests read.
-type secAuditEvent struct {
-	ID           string            `json:"id"`
-	EventType    string            `json:"event_type"`
-	Severity     string            `json:"severity"`
-	Actor        string            `json:"actor"`
-	Action       string            `json:"action"`
-	Resource     string            `json:"resource"`
-	Success      bool              `json:"success"`
-	ErrorMessage string            `json:"error_message"`
-	SourceIP     string            `json:"source_ip"`
-	Metadata     map[string]string `json:"metadata"`
-}
+// secAuditEvent is an audit record as these tests read it.
+type secAuditEvent = auditRecord
 
 // secAudit is GET /audit?query with header.
 func secAudit(t *testing.T, p *agentProc, header http.Header, query string) []secAuditEvent {
 	t.Helper()
-	r := secDo(t, http.MethodGet, p.Admin+"/audit?"+query, header, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET /audit?%s = %d %s; want 200", query, r.Status, r.Body)
-	}
-	var out struct {
-		Events []secAuditEvent `json:"events"`
-	}
-	if err := json.Unmarshal(r.Body, &out); err != nil {
-		t.Fatalf("GET /audit?%s body: %v", query, err)
-	}
-	return out.Events
+	return fetchAudit(t, p, header, query)
 }
 
 var secMetricRE = regexp.MustCompile(`^agent_security_incidents_total\{([^}]*)\} (\S+)$`)
