@@ -431,11 +431,13 @@ func audLoad(t *testing.T, p *agentProc, clients, minOK int, tag string) []strin
 	case <-reached:
 	case <-time.After(30 * time.Second):
 	}
-	// Kill while the clients are mid-stream, then let them stop.
+	// Kill while the clients are mid-stream. stop is closed first: from
+	// then on a transport error is the kill's doing (closing it after the
+	// signal let a reset seen in between count as "before the kill").
+	close(stop)
 	if err := p.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("SIGKILL: %v", err)
 	}
-	close(stop)
 	audWaitExit(t, p)
 	wg.Wait()
 	mu.Lock()
