@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -32,22 +31,6 @@ type app struct {
 	health   *Health
 	tracer   *Tracer
 	now      func() time.Time
-}
-
-// newLogger builds the JSON logger at the configured level.
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	switch level {
-	case "trace", "debug":
-		l = slog.LevelDebug
-	case "warn":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
-	}
-	return slog.New(newTraceHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 // defaultOpenAIModel replaces the Anthropic default model name when the

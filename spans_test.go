@@ -386,7 +386,8 @@ func TestChatSpansEndToEnd(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	var logMu sync.Mutex
-	a, err := newApp(cfg, newLogger(spanTestLockedWriter{&logMu, &logs}, "debug"), time.Now)
+	logger, _ := newLeveledLogger(spanTestLockedWriter{&logMu, &logs}, "debug")
+	a, err := newApp(cfg, logger, time.Now)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
