@@ -37,30 +37,6 @@ const (
 	authzAudience = "production-agent-e2e"
 )
 
-// authzResp is one HTTP answer.
-type authzResp struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// authzDo is doHTTP with the answer as an authzResp.
-func authzDo(t *testing.T, client *http.Client, method, url string, header http.Header, body any) authzResp {
-	t.Helper()
-	return authzResp(doHTTP(t, client, method, url, header, body))
-}
-
-// authzHeader builds a header from name, value pairs.
-func authzHeader(kv ...string) http.Header { return headerOf(kv...) }
-
-// authzBearer is an Authorization: Bearer header plus extra pairs.
-func authzBearer(token string, kv ...string) http.Header { return bearer(token, kv...) }
-
-// authzChatBody is a /chat request body.
-func authzChatBody(user, session, message string) map[string]any {
-	return chatBody(user, session, message)
-}
-
 // authzErrBody is the JSON of every error answer.
 type authzErrBody struct {
 	Error struct {
@@ -71,7 +47,7 @@ type authzErrBody struct {
 }
 
 // authzErr decodes an error answer.
-func authzErr(t *testing.T, r authzResp) authzErrBody {
+func authzErr(t *testing.T, r httpResp) authzErrBody {
 	t.Helper()
 	var e authzErrBody
 	if err := json.Unmarshal(r.Body, &e); err != nil {
@@ -81,7 +57,7 @@ func authzErr(t *testing.T, r authzResp) authzErrBody {
 }
 
 // authzWantError checks status and error type of r.
-func authzWantError(t *testing.T, what string, r authzResp, status int, typ string) {
+func authzWantError(t *testing.T, what string, r httpResp, status int, typ string) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("%s = %d %s; want %d %s", what, r.Status, r.Body, status, typ)
@@ -93,7 +69,7 @@ func authzWantError(t *testing.T, what string, r authzResp, status int, typ stri
 
 // authzWant401 checks a 401 unauthenticated with WWW-Authenticate: Bearer
 // whose body does not echo token (nor any long part of it).
-func authzWant401(t *testing.T, what string, r authzResp, token string) {
+func authzWant401(t *testing.T, what string, r httpResp, token string) {
 	t.Helper()
 	authzWantError(t, what, r, http.StatusUnauthorized, "unauthenticated")
 	if wa := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(wa, "Bearer") {
@@ -168,40 +144,6 @@ func authzKeys(t *testing.T, specs ...string) (path string, keys map[string]stri
 		t.Fatal(err)
 	}
 	return path, keys
-}
-
-// authzAuditEvent is an audit record as the tests read it.
-type authzAuditEvent = auditRecord
-
-// authzAudit is GET /audit?query on the admin listener with header.
-func authzAudit(t *testing.T, p *agentProc, header http.Header, query string) []authzAuditEvent {
-	t.Helper()
-	return fetchAudit(t, p, header, query)
-}
-
-// authzIncident is the part of a security incident the tests read.
-type authzIncident struct {
-	IncidentType string            `json:"incident_type"`
-	ThreatLevel  string            `json:"threat_level"`
-	Source       string            `json:"source"`
-	ActionTaken  string            `json:"action_taken"`
-	Metadata     map[string]string `json:"metadata"`
-}
-
-// authzIncidents is GET /security/incidents?query on the admin listener.
-func authzIncidents(t *testing.T, p *agentProc, header http.Header, query string) []authzIncident {
-	t.Helper()
-	r := authzDo(t, nil, http.MethodGet, p.Admin+"/security/incidents?"+query, header, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET /security/incidents?%s = %d %s; want 200", query, r.Status, r.Body)
-	}
-	var out struct {
-		Incidents []authzIncident `json:"incidents"`
-	}
-	if err := json.Unmarshal(r.Body, &out); err != nil {
-		t.Fatalf("GET /security/incidents body: %v", err)
-	}
-	return out.Incidents
 }
 
 // authzWriteFile writes data to name in a new temporary directory.
@@ -323,7 +265,7 @@ func authzCheckTokens(t *testing.T, p *agentProc, admin http.Header, good []auth
 	t.Helper()
 	for _, c := range good {
 		t.Run("accepts/"+c.name, func(t *testing.T) {
-			r := authzDo(t, nil, http.MethodPost, p.API+"/chat", authzBearer(c.token), authzChatBody(c.user, "s-"+c.name, "Hello"))
+			r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", bearer(c.token), chatBody(c.user, "s-"+c.name, "Hello"))
 			if r.Status != http.StatusOK {
 				t.Fatalf("POST /chat as %s = %d %s; want 200", c.user, r.Status, r.Body)
 			}
@@ -333,14 +275,14 @@ func authzCheckTokens(t *testing.T, p *agentProc, admin http.Header, good []auth
 	for _, c := range bad {
 		tokens = append(tokens, c.token)
 		t.Run("rejects/"+c.name, func(t *testing.T) {
-			r := authzDo(t, nil, http.MethodPost, p.API+"/chat", authzBearer(c.token), authzChatBody("alice", "s-bad", "Hello"))
+			r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", bearer(c.token), chatBody("alice", "s-bad", "Hello"))
 			authzWant401(t, "POST /chat", r, c.token)
 			trace := authzErr(t, r).Error.TraceID
 			if trace == "" {
 				t.Fatalf("401 body %s has no trace_id", r.Body)
 			}
-			var found *authzAuditEvent
-			for _, ev := range authzAudit(t, p, admin, "action=auth.failure&limit=1000") {
+			var found *auditRecord
+			for _, ev := range fetchAudit(t, p, admin, "action=auth.failure&limit=1000") {
 				if ev.TraceID == trace {
 					found = &ev
 					break
@@ -379,7 +321,7 @@ func TestAuthzJWTSecretAndRSAPEM(t *testing.T) {
 	rsaPEM := authzPublicPEM(t, &s.rsa.PublicKey)
 	p := startAgent(t, map[string]string{"AGENT_AUTH_JWT_SECRET": string(s.secret)},
 		authzJWTArgs("-set", "auth.jwt_public_key_file="+authzWriteFile(t, "rsa.pem", rsaPEM))...)
-	admin := authzBearer(authzSign(t, jwt.SigningMethodHS256, s.secret, "", authzClaims("ops", "role", "admin", nil)))
+	admin := bearer(authzSign(t, jwt.SigningMethodHS256, s.secret, "", authzClaims("ops", "role", "admin", nil)))
 	user := func(edit func(jwt.MapClaims)) jwt.MapClaims { return authzClaims("alice", "role", "user", edit) }
 	valid := authzSign(t, jwt.SigningMethodRS256, s.rsa, "", user(nil))
 	noneUpper := authzSegment(t, map[string]string{"alg": "NONE", "typ": "JWT"}) + "." + authzSegment(t, user(nil)) + "."
@@ -432,11 +374,11 @@ func TestAuthzJWTSecretAndRSAPEM(t *testing.T) {
 	authzCheckTokens(t, p, admin, good, bad)
 
 	t.Run("user_token_chats_as_other_user", func(t *testing.T) {
-		r := authzDo(t, nil, http.MethodPost, p.API+"/chat", authzBearer(valid), authzChatBody("bob", "s-bob", "Hello"))
+		r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", bearer(valid), chatBody("bob", "s-bob", "Hello"))
 		authzWantError(t, "POST /chat as bob with alice's token", r, http.StatusForbidden, "forbidden")
 	})
 	t.Run("user_token_on_admin_route", func(t *testing.T) {
-		r := authzDo(t, nil, http.MethodGet, p.Admin+"/audit", authzBearer(valid), nil)
+		r := doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", bearer(valid), nil)
 		authzWantError(t, "GET /audit with a user token", r, http.StatusForbidden, "forbidden")
 	})
 }
@@ -448,7 +390,7 @@ func TestAuthzJWTECPEM(t *testing.T) {
 	s := authzNewSigner(t)
 	ecPEM := authzPublicPEM(t, &s.ec.PublicKey)
 	p := startAgent(t, nil, authzJWTArgs("-set", "auth.jwt_public_key_file="+authzWriteFile(t, "ec.pem", ecPEM))...)
-	admin := authzBearer(authzSign(t, jwt.SigningMethodES256, s.ec, "", authzClaims("ops", "role", "admin", nil)))
+	admin := bearer(authzSign(t, jwt.SigningMethodES256, s.ec, "", authzClaims("ops", "role", "admin", nil)))
 	user := authzClaims("alice", "role", "user", nil)
 	good := []authzGoodToken{
 		{"es256_user", authzSign(t, jwt.SigningMethodES256, s.ec, "", user), "alice"},
@@ -501,7 +443,7 @@ func TestAuthzJWTJWKS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	const roleClaim = "app_role"
 	p := startAgent(t, nil, authzJWTArgs("-set", "auth.jwks_url="+srv.URL+"/jwks.json", "-set", "auth.jwt_role_claim="+roleClaim)...)
-	admin := authzBearer(authzSign(t, jwt.SigningMethodRS256, s.rsa, "rsa-1", authzClaims("ops", roleClaim, "admin", nil)))
+	admin := bearer(authzSign(t, jwt.SigningMethodRS256, s.rsa, "rsa-1", authzClaims("ops", roleClaim, "admin", nil)))
 	user := authzClaims("alice", roleClaim, "user", nil)
 	rsaPEM := authzPublicPEM(t, &s.rsa.PublicKey)
 	good := []authzGoodToken{
@@ -528,22 +470,22 @@ func TestAuthzRoles(t *testing.T) {
 	keysFile, keys := authzKeys(t, "alice:user", "bob:user", "svc:service", "ops:admin")
 	p := startAgent(t, nil, "-set", "auth.enabled=true", "-set", "auth.api_keys_file="+keysFile,
 		"-set", "security.auto_block=false")
-	alice, bob, svc, ops := authzBearer(keys["alice"]), authzBearer(keys["bob"]), authzBearer(keys["svc"]), authzBearer(keys["ops"])
-	chat := func(t *testing.T, h http.Header, user, session string) authzResp {
+	alice, bob, svc, ops := bearer(keys["alice"]), bearer(keys["bob"]), bearer(keys["svc"]), bearer(keys["ops"])
+	chat := func(t *testing.T, h http.Header, user, session string) httpResp {
 		t.Helper()
-		return authzDo(t, nil, http.MethodPost, p.API+"/chat", h, authzChatBody(user, session, "What is 6*7?"))
+		return doHTTP(t, nil, http.MethodPost, p.API+"/chat", h, chatBody(user, session, "What is 6*7?"))
 	}
 
 	t.Run("no_key_is_401", func(t *testing.T) {
 		authzWant401(t, "POST /chat", chat(t, nil, "alice", "s-anon"), "")
-		authzWant401(t, "GET /sessions/s-anon", authzDo(t, nil, http.MethodGet, p.API+"/sessions/s-anon", nil, nil), "")
-		authzWant401(t, "DELETE /sessions/s-anon", authzDo(t, nil, http.MethodDelete, p.API+"/sessions/s-anon", nil, nil), "")
-		authzWant401(t, "GET admin /audit", authzDo(t, nil, http.MethodGet, p.Admin+"/audit", nil, nil), "")
-		authzWant401(t, "GET admin /security/incidents", authzDo(t, nil, http.MethodGet, p.Admin+"/security/incidents", nil, nil), "")
-		authzWant401(t, "Basic scheme", chat(t, authzHeader("Authorization", "Basic "+keys["alice"]), "alice", "s-anon"), keys["alice"])
+		authzWant401(t, "GET /sessions/s-anon", doHTTP(t, nil, http.MethodGet, p.API+"/sessions/s-anon", nil, nil), "")
+		authzWant401(t, "DELETE /sessions/s-anon", doHTTP(t, nil, http.MethodDelete, p.API+"/sessions/s-anon", nil, nil), "")
+		authzWant401(t, "GET admin /audit", doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", nil, nil), "")
+		authzWant401(t, "GET admin /security/incidents", doHTTP(t, nil, http.MethodGet, p.Admin+"/security/incidents", nil, nil), "")
+		authzWant401(t, "Basic scheme", chat(t, headerOf("Authorization", "Basic "+keys["alice"]), "alice", "s-anon"), keys["alice"])
 	})
 	t.Run("metrics_need_no_key", func(t *testing.T) {
-		if r := authzDo(t, nil, http.MethodGet, p.Admin+"/metrics", nil, nil); r.Status != http.StatusOK {
+		if r := doHTTP(t, nil, http.MethodGet, p.Admin+"/metrics", nil, nil); r.Status != http.StatusOK {
 			t.Errorf("GET /metrics without a key = %d; want 200", r.Status)
 		}
 	})
@@ -571,54 +513,54 @@ func TestAuthzRoles(t *testing.T) {
 		authzWantError(t, "alice POST /chat in bob's session", chat(t, alice, "alice", "s-bob"), http.StatusForbidden, "forbidden")
 	})
 	t.Run("user_reads_other_users_session", func(t *testing.T) {
-		r := authzDo(t, nil, http.MethodGet, p.API+"/sessions/s-bob", alice, nil)
+		r := doHTTP(t, nil, http.MethodGet, p.API+"/sessions/s-bob", alice, nil)
 		authzWantError(t, "alice GET /sessions/s-bob", r, http.StatusForbidden, "forbidden")
 		if bytes.Contains(r.Body, []byte("6*7")) {
 			t.Errorf("403 body leaks the session's messages: %s", r.Body)
 		}
 	})
 	t.Run("user_deletes_other_users_session", func(t *testing.T) {
-		r := authzDo(t, nil, http.MethodDelete, p.API+"/sessions/s-bob", alice, nil)
+		r := doHTTP(t, nil, http.MethodDelete, p.API+"/sessions/s-bob", alice, nil)
 		authzWantError(t, "alice DELETE /sessions/s-bob", r, http.StatusForbidden, "forbidden")
-		if r := authzDo(t, nil, http.MethodGet, p.API+"/sessions/s-bob", bob, nil); r.Status != http.StatusOK {
+		if r := doHTTP(t, nil, http.MethodGet, p.API+"/sessions/s-bob", bob, nil); r.Status != http.StatusOK {
 			t.Errorf("after the refused delete, bob GET /sessions/s-bob = %d %s; want 200", r.Status, r.Body)
 		}
 	})
 	t.Run("owner_reads_own_session", func(t *testing.T) {
-		r := authzDo(t, nil, http.MethodGet, p.API+"/sessions/s-bob", bob, nil)
+		r := doHTTP(t, nil, http.MethodGet, p.API+"/sessions/s-bob", bob, nil)
 		if r.Status != http.StatusOK || !bytes.Contains(r.Body, []byte(`"user_id":"bob"`)) {
 			t.Errorf("bob GET /sessions/s-bob = %d %s; want 200 owned by bob", r.Status, r.Body)
 		}
 	})
 	t.Run("service_reads_any_session", func(t *testing.T) {
-		if r := authzDo(t, nil, http.MethodGet, p.API+"/sessions/s-bob", svc, nil); r.Status != http.StatusOK {
+		if r := doHTTP(t, nil, http.MethodGet, p.API+"/sessions/s-bob", svc, nil); r.Status != http.StatusOK {
 			t.Errorf("service GET /sessions/s-bob = %d %s; want 200", r.Status, r.Body)
 		}
 	})
 	t.Run("user_deletes_own_session", func(t *testing.T) {
-		if r := authzDo(t, nil, http.MethodDelete, p.API+"/sessions/s-alice", alice, nil); r.Status != http.StatusNoContent {
+		if r := doHTTP(t, nil, http.MethodDelete, p.API+"/sessions/s-alice", alice, nil); r.Status != http.StatusNoContent {
 			t.Errorf("alice DELETE /sessions/s-alice = %d %s; want 204", r.Status, r.Body)
 		}
 	})
 	t.Run("user_on_admin_routes", func(t *testing.T) {
 		for _, route := range []string{"/audit", "/security/incidents", "/security/dashboard"} {
-			r := authzDo(t, nil, http.MethodGet, p.Admin+route, alice, nil)
+			r := doHTTP(t, nil, http.MethodGet, p.Admin+route, alice, nil)
 			authzWantError(t, "alice GET "+route, r, http.StatusForbidden, "forbidden")
 		}
-		r := authzDo(t, nil, http.MethodPatch, p.Admin+"/security/incidents/00000000-0000-4000-8000-000000000000", alice,
+		r := doHTTP(t, nil, http.MethodPatch, p.Admin+"/security/incidents/00000000-0000-4000-8000-000000000000", alice,
 			map[string]string{"status": "resolved"})
 		authzWantError(t, "alice PATCH /security/incidents/{id}", r, http.StatusForbidden, "forbidden")
 	})
 	t.Run("service_on_admin_routes", func(t *testing.T) {
-		authzWantError(t, "service GET /audit", authzDo(t, nil, http.MethodGet, p.Admin+"/audit", svc, nil), http.StatusForbidden, "forbidden")
+		authzWantError(t, "service GET /audit", doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", svc, nil), http.StatusForbidden, "forbidden")
 	})
 	t.Run("admin_reads_audit", func(t *testing.T) {
-		events := authzAudit(t, p, ops, "limit=1000")
+		events := fetchAudit(t, p, ops, "limit=1000")
 		if len(events) == 0 {
 			t.Fatal("GET /audit as admin returned no events")
 		}
 		denials := map[string]bool{}
-		for _, ev := range authzAudit(t, p, ops, "event_type=authorization&actor=alice&limit=1000") {
+		for _, ev := range fetchAudit(t, p, ops, "event_type=authorization&actor=alice&limit=1000") {
 			if !ev.Success {
 				denials[ev.Action] = true
 			}
@@ -630,8 +572,8 @@ func TestAuthzRoles(t *testing.T) {
 		}
 	})
 	t.Run("admin_reads_incidents", func(t *testing.T) {
-		seen := map[string]authzIncident{}
-		for _, inc := range authzIncidents(t, p, ops, "limit=1000") {
+		seen := map[string]incidentRecord{}
+		for _, inc := range fetchIncidents(t, p, ops, "limit=1000") {
 			seen[inc.IncidentType] = inc
 		}
 		for typ, level := range map[string]string{"privilege_escalation": "critical", "session_hijacking": "high"} {
@@ -653,7 +595,7 @@ func TestAuthzRoles(t *testing.T) {
 
 // authzWantBlocked checks a 403 blocked with a Retry-After of 1 to 900 s
 // (security.block_duration_seconds defaults to 900).
-func authzWantBlocked(t *testing.T, what string, r authzResp) {
+func authzWantBlocked(t *testing.T, what string, r httpResp) {
 	t.Helper()
 	authzWantError(t, what, r, http.StatusForbidden, "blocked")
 	ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
@@ -669,15 +611,15 @@ func TestAuthzAutoBlock(t *testing.T) {
 	t.Run("direct_peer", func(t *testing.T) {
 		keysFile, keys := authzKeys(t, "alice:user", "ops:admin")
 		p := startAgent(t, nil, "-set", "auth.enabled=true", "-set", "auth.api_keys_file="+keysFile)
-		alice, ops := authzBearer(keys["alice"]), authzBearer(keys["ops"])
-		if r := authzDo(t, nil, http.MethodPost, p.API+"/chat", alice, authzChatBody("alice", "s1", "Hello")); r.Status != http.StatusOK {
+		alice, ops := bearer(keys["alice"]), bearer(keys["ops"])
+		if r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", alice, chatBody("alice", "s1", "Hello")); r.Status != http.StatusOK {
 			t.Fatalf("alice POST /chat before the incident = %d %s; want 200", r.Status, r.Body)
 		}
-		r := authzDo(t, nil, http.MethodGet, p.Admin+"/audit", alice, nil)
+		r := doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", alice, nil)
 		authzWantError(t, "alice GET /audit", r, http.StatusForbidden, "forbidden")
 		authzWantBlocked(t, "alice POST /chat after the incident",
-			authzDo(t, nil, http.MethodPost, p.API+"/chat", alice, authzChatBody("alice", "s1", "Hello")))
-		authzWantBlocked(t, "admin GET /audit from the blocked source", authzDo(t, nil, http.MethodGet, p.Admin+"/audit", ops, nil))
+			doHTTP(t, nil, http.MethodPost, p.API+"/chat", alice, chatBody("alice", "s1", "Hello")))
+		authzWantBlocked(t, "admin GET /audit from the blocked source", doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", ops, nil))
 		logged := pollUntil(t.Context(), 10*time.Second, func() bool {
 			for _, line := range p.Logs() {
 				if strings.Contains(line, `"security incident"`) && strings.Contains(line, `"privilege_escalation"`) &&
@@ -698,15 +640,15 @@ func TestAuthzAutoBlock(t *testing.T) {
 		p := startAgent(t, nil, "-set", "auth.enabled=true", "-set", "auth.api_keys_file="+keysFile,
 			"-set", "server.trusted_proxies=127.0.0.1/32")
 		const attacker, elsewhere, adminIP = "203.0.113.50", "203.0.113.51", "198.51.100.60"
-		r := authzDo(t, nil, http.MethodGet, p.Admin+"/security/incidents", authzBearer(keys["alice"], "X-Forwarded-For", attacker), nil)
+		r := doHTTP(t, nil, http.MethodGet, p.Admin+"/security/incidents", bearer(keys["alice"], "X-Forwarded-For", attacker), nil)
 		authzWantError(t, "alice GET /security/incidents", r, http.StatusForbidden, "forbidden")
-		authzWantBlocked(t, "alice POST /chat from the attacking address", authzDo(t, nil, http.MethodPost, p.API+"/chat",
-			authzBearer(keys["alice"], "X-Forwarded-For", attacker), authzChatBody("alice", "s1", "Hello")))
-		authzWantBlocked(t, "alice POST /chat from another address (principal blocked)", authzDo(t, nil, http.MethodPost, p.API+"/chat",
-			authzBearer(keys["alice"], "X-Forwarded-For", elsewhere), authzChatBody("alice", "s1", "Hello")))
+		authzWantBlocked(t, "alice POST /chat from the attacking address", doHTTP(t, nil, http.MethodPost, p.API+"/chat",
+			bearer(keys["alice"], "X-Forwarded-For", attacker), chatBody("alice", "s1", "Hello")))
+		authzWantBlocked(t, "alice POST /chat from another address (principal blocked)", doHTTP(t, nil, http.MethodPost, p.API+"/chat",
+			bearer(keys["alice"], "X-Forwarded-For", elsewhere), chatBody("alice", "s1", "Hello")))
 		authzWantBlocked(t, "admin GET /audit from the attacking address",
-			authzDo(t, nil, http.MethodGet, p.Admin+"/audit", authzBearer(keys["ops"], "X-Forwarded-For", attacker), nil))
-		incs := authzIncidents(t, p, authzBearer(keys["ops"], "X-Forwarded-For", adminIP), "type=privilege_escalation")
+			doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", bearer(keys["ops"], "X-Forwarded-For", attacker), nil))
+		incs := fetchIncidents(t, p, bearer(keys["ops"], "X-Forwarded-For", adminIP), "type=privilege_escalation")
 		if len(incs) != 1 {
 			t.Fatalf("privilege_escalation incidents = %+v; want one", incs)
 		}

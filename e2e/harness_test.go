@@ -367,6 +367,39 @@ func fetchAudit(t *testing.T, p *agentProc, header http.Header, query string) []
 	return out.Events
 }
 
+// incidentRecord is a security incident as GET /security/incidents shows it
+// (DESIGN §8).
+type incidentRecord struct {
+	ID                string            `json:"id"`
+	Timestamp         time.Time         `json:"timestamp"`
+	IncidentType      string            `json:"incident_type"`
+	ThreatLevel       string            `json:"threat_level"`
+	Status            string            `json:"status"`
+	Source            string            `json:"source"`
+	Description       string            `json:"description"`
+	AffectedResources []string          `json:"affected_resources"`
+	RelatedEvents     []string          `json:"related_events"`
+	Metadata          map[string]string `json:"metadata"`
+	ActionTaken       string            `json:"action_taken"`
+}
+
+// fetchIncidents is GET /security/incidents?query on p's admin listener
+// with header; the body must be {"incidents": [...]}.
+func fetchIncidents(t *testing.T, p *agentProc, header http.Header, query string) []incidentRecord {
+	t.Helper()
+	r := doHTTP(t, nil, http.MethodGet, p.Admin+"/security/incidents?"+query, header, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /security/incidents?%s = %d %s; want 200", query, r.Status, r.Body)
+	}
+	var out struct {
+		Incidents *[]incidentRecord `json:"incidents"`
+	}
+	if err := json.Unmarshal(r.Body, &out); err != nil || out.Incidents == nil {
+		t.Fatalf("GET /security/incidents?%s body %s: want {\"incidents\": [...]} (%v)", query, r.Body, err)
+	}
+	return *out.Incidents
+}
+
 // pollUntil calls cond every interval until it returns true or the
 // deadline passes; it reports whether cond became true.
 func pollUntil(ctx context.Context, deadline time.Duration, cond func() bool) bool {

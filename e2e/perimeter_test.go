@@ -40,7 +40,7 @@ func authzIPLimitArgs(keysFile string, extra ...string) []string {
 }
 
 // authzWantIPLimited checks a 429 of the per-IP bucket.
-func authzWantIPLimited(t *testing.T, what string, r authzResp) {
+func authzWantIPLimited(t *testing.T, what string, r httpResp) {
 	t.Helper()
 	authzWantError(t, what, r, http.StatusTooManyRequests, "rate_limited")
 	if msg := authzErr(t, r).Error.Message; !strings.Contains(msg, "(ip)") {
@@ -60,7 +60,7 @@ func authzBadKeys(t *testing.T, p *agentProc, n int, kv ...string) {
 	t.Helper()
 	for i := range n {
 		key := "pa_bruteforce" + strconv.Itoa(i) + "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
-		r := authzDo(t, nil, http.MethodPost, p.API+"/chat", authzBearer(key, kv...), authzChatBody("alice", "s-bf", "Hello"))
+		r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", bearer(key, kv...), chatBody("alice", "s-bf", "Hello"))
 		authzWant401(t, "POST /chat with an unknown key", r, key)
 	}
 }
@@ -71,24 +71,24 @@ func TestAuthzClientIP(t *testing.T) {
 	t.Run("untrusted_peer", func(t *testing.T) {
 		keysFile, keys := authzKeys(t, "alice:user", "ops:admin")
 		p := startAgent(t, nil, authzIPLimitArgs(keysFile)...)
-		ops := authzBearer(keys["ops"])
-		body := authzChatBody("alice", "s-spoof", "Hello")
+		ops := bearer(keys["ops"])
+		body := chatBody("alice", "s-spoof", "Hello")
 		body["source_ip"] = "198.51.100.7"
 
 		t.Run("spoofed_xff_shares_the_ip_bucket", func(t *testing.T) {
 			for i, xff := range []string{"203.0.113.9", "203.0.113.10", "203.0.113.11"} {
-				r := authzDo(t, nil, http.MethodPost, p.API+"/chat",
-					authzBearer(keys["alice"], "X-Forwarded-For", xff, "X-Real-IP", xff, "Forwarded", "for="+xff), body)
+				r := doHTTP(t, nil, http.MethodPost, p.API+"/chat",
+					bearer(keys["alice"], "X-Forwarded-For", xff, "X-Real-IP", xff, "Forwarded", "for="+xff), body)
 				if r.Status != http.StatusOK {
 					t.Fatalf("request %d with X-Forwarded-For %s = %d %s; want 200", i+1, xff, r.Status, r.Body)
 				}
 			}
-			r := authzDo(t, nil, http.MethodPost, p.API+"/chat",
-				authzBearer(keys["alice"], "X-Forwarded-For", "203.0.113.12"), body)
+			r := doHTTP(t, nil, http.MethodPost, p.API+"/chat",
+				bearer(keys["alice"], "X-Forwarded-For", "203.0.113.12"), body)
 			authzWantIPLimited(t, "4th request with a fresh X-Forwarded-For", r)
 		})
 		t.Run("audit_records_the_peer", func(t *testing.T) {
-			events := authzAudit(t, p, ops, "actor=alice&limit=1000")
+			events := fetchAudit(t, p, ops, "actor=alice&limit=1000")
 			if len(events) == 0 {
 				t.Fatal("no audit records for alice")
 			}
@@ -108,12 +108,12 @@ func TestAuthzClientIP(t *testing.T) {
 				t.Errorf("%d request.claimed_source_ip records; want 3 (one per accepted request)", claimed)
 			}
 			for _, ip := range []string{"203.0.113.9", "203.0.113.12", "198.51.100.7"} {
-				if evs := authzAudit(t, p, ops, "source_ip="+ip); len(evs) != 0 {
+				if evs := fetchAudit(t, p, ops, "source_ip="+ip); len(evs) != 0 {
 					t.Errorf("GET /audit?source_ip=%s = %d records; want none", ip, len(evs))
 				}
 			}
 			var limited bool
-			for _, ev := range authzAudit(t, p, ops, "action=rate_limit.rejected") {
+			for _, ev := range fetchAudit(t, p, ops, "action=rate_limit.rejected") {
 				limited = limited || ev.SourceIP == "127.0.0.1" && ev.Metadata["scope"] == "ip"
 			}
 			if !limited {
@@ -122,7 +122,7 @@ func TestAuthzClientIP(t *testing.T) {
 		})
 		t.Run("monitor_sees_the_peer", func(t *testing.T) {
 			authzBadKeys(t, p, 5, "X-Forwarded-For", "203.0.113.66", "X-Real-IP", "203.0.113.66")
-			incs := authzIncidents(t, p, ops, "limit=1000")
+			incs := fetchIncidents(t, p, ops, "limit=1000")
 			var brute bool
 			for _, inc := range incs {
 				if inc.Source != "127.0.0.1" {
@@ -139,11 +139,11 @@ func TestAuthzClientIP(t *testing.T) {
 	t.Run("trusted_proxy", func(t *testing.T) {
 		keysFile, keys := authzKeys(t, "alice:user", "ops:admin")
 		p := startAgent(t, nil, authzIPLimitArgs(keysFile, "-set", "server.trusted_proxies=127.0.0.1/32")...)
-		ops := authzBearer(keys["ops"])
-		chat := func(t *testing.T, xff string) authzResp {
+		ops := bearer(keys["ops"])
+		chat := func(t *testing.T, xff string) httpResp {
 			t.Helper()
-			return authzDo(t, nil, http.MethodPost, p.API+"/chat", authzBearer(keys["alice"], "X-Forwarded-For", xff),
-				authzChatBody("alice", "s-proxy", "Hello"))
+			return doHTTP(t, nil, http.MethodPost, p.API+"/chat", bearer(keys["alice"], "X-Forwarded-For", xff),
+				chatBody("alice", "s-proxy", "Hello"))
 		}
 
 		t.Run("xff_clients_have_their_own_buckets", func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestAuthzClientIP(t *testing.T) {
 		t.Run("audit_records_the_xff_client", func(t *testing.T) {
 			for ip, want := range map[string]bool{"203.0.113.9": true, "203.0.113.10": true, "127.0.0.1": false} {
 				var success int
-				for _, ev := range authzAudit(t, p, ops, "actor=alice&action=auth.success&source_ip="+ip) {
+				for _, ev := range fetchAudit(t, p, ops, "actor=alice&action=auth.success&source_ip="+ip) {
 					if ev.SourceIP == ip {
 						success++
 					}
@@ -175,7 +175,7 @@ func TestAuthzClientIP(t *testing.T) {
 		t.Run("monitor_records_the_xff_client", func(t *testing.T) {
 			authzBadKeys(t, p, 5, "X-Forwarded-For", "203.0.113.66")
 			var found bool
-			for _, inc := range authzIncidents(t, p, ops, "type=brute_force_attack") {
+			for _, inc := range fetchIncidents(t, p, ops, "type=brute_force_attack") {
 				found = found || inc.Source == "203.0.113.66"
 			}
 			if !found {
@@ -186,7 +186,7 @@ func TestAuthzClientIP(t *testing.T) {
 }
 
 // authzCORSHeaders returns r's Access-Control-* headers.
-func authzCORSHeaders(r authzResp) http.Header {
+func authzCORSHeaders(r httpResp) http.Header {
 	out := http.Header{}
 	for k, v := range r.Header {
 		if strings.HasPrefix(k, "Access-Control-") {
@@ -197,7 +197,7 @@ func authzCORSHeaders(r authzResp) http.Header {
 }
 
 // authzVaryHas reports whether r's Vary lists name.
-func authzVaryHas(r authzResp, name string) bool {
+func authzVaryHas(r httpResp, name string) bool {
 	for _, v := range r.Header.Values("Vary") {
 		for f := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(f), name) {
@@ -221,9 +221,9 @@ func authzListHas(value, item string) bool {
 
 // authzPreflight sends a browser's preflight for a POST /chat with JSON
 // and a bearer token from origin.
-func authzPreflight(t *testing.T, p *agentProc, origin string) authzResp {
+func authzPreflight(t *testing.T, p *agentProc, origin string) httpResp {
 	t.Helper()
-	return authzDo(t, nil, http.MethodOptions, p.API+"/chat", authzHeader("Origin", origin,
+	return doHTTP(t, nil, http.MethodOptions, p.API+"/chat", headerOf("Origin", origin,
 		"Access-Control-Request-Method", "POST",
 		"Access-Control-Request-Headers", "content-type,authorization,traceparent"), nil)
 }
@@ -236,9 +236,9 @@ func TestAuthzCORS(t *testing.T) {
 		keysFile, keys := authzKeys(t, "alice:user")
 		p := startAgent(t, nil, "-set", "auth.enabled=true", "-set", "auth.api_keys_file="+keysFile,
 			"-set", "server.cors_allowed_origins="+app)
-		chat := func(t *testing.T, h http.Header) authzResp {
+		chat := func(t *testing.T, h http.Header) httpResp {
 			t.Helper()
-			return authzDo(t, nil, http.MethodPost, p.API+"/chat", h, authzChatBody("alice", "s-cors", "Hello"))
+			return doHTTP(t, nil, http.MethodPost, p.API+"/chat", h, chatBody("alice", "s-cors", "Hello"))
 		}
 
 		t.Run("preflight_from_allowed_origin", func(t *testing.T) {
@@ -278,7 +278,7 @@ func TestAuthzCORS(t *testing.T) {
 			})
 		}
 		t.Run("simple_request_from_allowed_origin", func(t *testing.T) {
-			r := chat(t, authzBearer(keys["alice"], "Origin", app))
+			r := chat(t, bearer(keys["alice"], "Origin", app))
 			if r.Status != http.StatusOK {
 				t.Fatalf("POST /chat from %s = %d %s; want 200", app, r.Status, r.Body)
 			}
@@ -290,14 +290,14 @@ func TestAuthzCORS(t *testing.T) {
 			}
 		})
 		t.Run("error_from_allowed_origin_is_readable", func(t *testing.T) {
-			r := chat(t, authzHeader("Origin", app))
+			r := chat(t, headerOf("Origin", app))
 			authzWant401(t, "POST /chat without a key from "+app, r, "")
 			if got := r.Header.Get("Access-Control-Allow-Origin"); got != app {
 				t.Errorf("401 Access-Control-Allow-Origin = %q; want %q", got, app)
 			}
 		})
 		t.Run("simple_request_from_foreign_origin", func(t *testing.T) {
-			r := chat(t, authzBearer(keys["alice"], "Origin", evil))
+			r := chat(t, bearer(keys["alice"], "Origin", evil))
 			if h := authzCORSHeaders(r); len(h) != 0 {
 				t.Errorf("POST /chat from %s answered CORS headers %v; want none", evil, h)
 			}
@@ -306,7 +306,7 @@ func TestAuthzCORS(t *testing.T) {
 			}
 		})
 		t.Run("request_without_origin", func(t *testing.T) {
-			r := chat(t, authzBearer(keys["alice"]))
+			r := chat(t, bearer(keys["alice"]))
 			if r.Status != http.StatusOK {
 				t.Fatalf("POST /chat = %d %s; want 200", r.Status, r.Body)
 			}
@@ -333,7 +333,7 @@ func TestAuthzCORS(t *testing.T) {
 			}
 		})
 		t.Run("simple_request", func(t *testing.T) {
-			r := authzDo(t, nil, http.MethodPost, p.API+"/chat", authzHeader("Origin", evil), authzChatBody("alice", "s-star", "Hello"))
+			r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", headerOf("Origin", evil), chatBody("alice", "s-star", "Hello"))
 			if r.Status != http.StatusOK {
 				t.Fatalf("POST /chat = %d %s; want 200", r.Status, r.Body)
 			}
@@ -411,7 +411,7 @@ func TestAuthzTLS(t *testing.T) {
 		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS10}
 		srv.StartTLS()
 		t.Cleanup(srv.Close)
-		r := authzDo(t, authzTLSClient(pool, tls.VersionTLS11, tls.VersionTLS11), http.MethodGet, srv.URL, nil, nil)
+		r := doHTTP(t, authzTLSClient(pool, tls.VersionTLS11, tls.VersionTLS11), http.MethodGet, srv.URL, nil, nil)
 		if r.Status != http.StatusOK {
 			t.Fatalf("TLS 1.1 to a permissive server = %d; want 200", r.Status)
 		}
@@ -450,14 +450,14 @@ func TestAuthzTLS(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || resp.TLS == nil || resp.TLS.Version != v.version {
 				t.Errorf("GET /health = %d over %v; want 200 over %s", resp.StatusCode, resp.TLS, v.name)
 			}
-			r := authzDo(t, client, http.MethodPost, base+"/chat", nil, authzChatBody("alice", "s-tls-"+v.name, "Hello"))
+			r := doHTTP(t, client, http.MethodPost, base+"/chat", nil, chatBody("alice", "s-tls-"+v.name, "Hello"))
 			if r.Status != http.StatusOK {
 				t.Errorf("POST /chat over %s = %d %s; want 200", v.name, r.Status, r.Body)
 			}
 		})
 	}
 	t.Run("plain_http_on_tls_port", func(t *testing.T) {
-		r := authzDo(t, nil, http.MethodPost, p.API+"/chat", nil, authzChatBody("alice", "s-plain", "Hello"))
+		r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", nil, chatBody("alice", "s-plain", "Hello"))
 		if r.Status != http.StatusBadRequest {
 			t.Errorf("plain HTTP POST /chat to the TLS port = %d %s; want 400", r.Status, r.Body)
 		}

@@ -19,42 +19,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
-// secResp is one HTTP answer.
-type secResp struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// secDo sends body (nil: none; a string is sent verbatim, anything else as
-// JSON) with header and returns the whole answer.
-func secDo(t *testing.T, method, url string, header http.Header, body any) secResp {
-	t.Helper()
-	return secResp(doHTTP(t, nil, method, url, header, body))
-}
-
-// secHeader builds a header from name, value pairs.
-func secHeader(kv ...string) http.Header { return headerOf(kv...) }
-
-// secBearer is an Authorization: Bearer key header plus name, value pairs.
-func secBearer(key string, kv ...string) http.Header { return bearer(key, kv...) }
-
-// secChatBody is a /chat request body.
-func secChatBody(user, session, message string) map[string]any {
-	return chatBody(user, session, message)
-}
-
 // secChat is POST /chat on p's API listener.
-func secChat(t *testing.T, p *agentProc, header http.Header, user, session, message string) secResp {
+func secChat(t *testing.T, p *agentProc, header http.Header, user, session, message string) httpResp {
 	t.Helper()
-	return secDo(t, http.MethodPost, p.API+"/chat", header, secChatBody(user, session, message))
+	return doHTTP(t, nil, http.MethodPost, p.API+"/chat", header, chatBody(user, session, message))
 }
 
 // secErrType is the error.type of an error answer ("" if none).
-func secErrType(r secResp) string {
+func secErrType(r httpResp) string {
 	var e struct {
 		Error struct {
 			Type string `json:"type"`
@@ -65,7 +39,7 @@ func secErrType(r secResp) string {
 }
 
 // secWant checks the status and, for an error, the error type.
-func secWant(t *testing.T, what string, r secResp, status int, errType string) {
+func secWant(t *testing.T, what string, r httpResp, status int, errType string) {
 	t.Helper()
 	if r.Status != status || secErrType(r) != errType {
 		t.Errorf("%s = %d %s; want %d %q", what, r.Status, bytes.TrimSpace(r.Body), status, errType)
@@ -73,49 +47,18 @@ func secWant(t *testing.T, what string, r secResp, status int, errType string) {
 }
 
 // secWantOK checks a 200 answer and fails the test at once otherwise.
-func secWantOK(t *testing.T, what string, r secResp) {
+func secWantOK(t *testing.T, what string, r httpResp) {
 	t.Helper()
 	if r.Status != http.StatusOK {
 		t.Fatalf("%s = %d %s; want 200", what, r.Status, bytes.TrimSpace(r.Body))
 	}
 }
 
-// secIncident is a security incident as GET /security/incidents shows it.
-type secIncident struct {
-	ID                string            `json:"id"`
-	Timestamp         time.Time         `json:"timestamp"`
-	IncidentType      string            `json:"incident_type"`
-	ThreatLevel       string            `json:"threat_level"`
-	Status            string            `json:"status"`
-	Source            string            `json:"source"`
-	Description       string            `json:"description"`
-	AffectedResources []string          `json:"affected_resources"`
-	RelatedEvents     []string          `json:"related_events"`
-	Metadata          map[string]string `json:"metadata"`
-	ActionTaken       string            `json:"action_taken"`
-}
-
-// secIncidents is GET /security/incidents?query with header.
-func secIncidents(t *testing.T, p *agentProc, header http.Header, query string) []secIncident {
-	t.Helper()
-	r := secDo(t, http.MethodGet, p.Admin+"/security/incidents?"+query, header, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET /security/incidents?%s = %d %s; want 200", query, r.Status, r.Body)
-	}
-	var out struct {
-		Incidents *[]secIncident `json:"incidents"`
-	}
-	if err := json.Unmarshal(r.Body, &out); err != nil || out.Incidents == nil {
-		t.Fatalf("GET /security/incidents?%s body %s: want {\"incidents\": [...]} (%v)", query, r.Body, err)
-	}
-	return *out.Incidents
-}
-
 // secOne returns the only incident of typ, failing the test when there is
 // not exactly one.
-func secOne(t *testing.T, p *agentProc, header http.Header, typ string) secIncident {
+func secOne(t *testing.T, p *agentProc, header http.Header, typ string) incidentRecord {
 	t.Helper()
-	incs := secIncidents(t, p, header, "type="+typ)
+	incs := fetchIncidents(t, p, header, "type="+typ)
 	if len(incs) != 1 {
 		t.Fatalf("%s incidents = %s; want exactly one", typ, secDescribe(incs))
 	}
@@ -123,7 +66,7 @@ func secOne(t *testing.T, p *agentProc, header http.Header, typ string) secIncid
 }
 
 // secDescribe lists incidents as type/level/source(count) for messages.
-func secDescribe(incs []secIncident) string {
+func secDescribe(incs []incidentRecord) string {
 	parts := []string{}
 	for _, inc := range incs {
 		parts = append(parts, inc.IncidentType+"/"+inc.ThreatLevel+"/"+inc.Source+"(count "+inc.Metadata["count"]+")")
@@ -134,21 +77,12 @@ func secDescribe(incs []secIncident) string {
 // secWantIncident checks an incident's type, level and source ("" skips
 // the source) and that action_taken says what the request path did
 // (substring; "" skips).
-func secWantIncident(t *testing.T, inc secIncident, typ, level, source, action string) {
+func secWantIncident(t *testing.T, inc incidentRecord, typ, level, source, action string) {
 	t.Helper()
 	if inc.IncidentType != typ || inc.ThreatLevel != level || (source != "" && inc.Source != source) ||
 		!strings.Contains(inc.ActionTaken, action) || inc.Status != "open" || inc.ID == "" || inc.Timestamp.IsZero() {
 		t.Errorf("incident %+v; want an open %s %s incident from %q, action_taken containing %q", inc, level, typ, source, action)
 	}
-}
-
-// secAuditEvent is an audit record as these tests read it.
-type secAuditEvent = auditRecord
-
-// secAudit is GET /audit?query with header.
-func secAudit(t *testing.T, p *agentProc, header http.Header, query string) []secAuditEvent {
-	t.Helper()
-	return fetchAudit(t, p, header, query)
 }
 
 var secMetricRE = regexp.MustCompile(`^agent_security_incidents_total\{([^}]*)\} (\S+)$`)
@@ -158,7 +92,7 @@ var secLabelRE = regexp.MustCompile(`(\w+)="([^"]*)"`)
 // agent_security_incidents_total by "type/level".
 func secIncidentCounts(t *testing.T, p *agentProc) map[string]float64 {
 	t.Helper()
-	r := secDo(t, http.MethodGet, p.Admin+"/metrics", nil, nil)
+	r := doHTTP(t, nil, http.MethodGet, p.Admin+"/metrics", nil, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET /metrics = %d; want 200", r.Status)
 	}
@@ -184,14 +118,14 @@ func secIncidentCounts(t *testing.T, p *agentProc) map[string]float64 {
 // secCheckRecorded proves inc is counted in
 // agent_security_incidents_total{type,level} at its current level and
 // audited as a security event naming it with that level.
-func secCheckRecorded(t *testing.T, p *agentProc, admin http.Header, inc secIncident) {
+func secCheckRecorded(t *testing.T, p *agentProc, admin http.Header, inc incidentRecord) {
 	t.Helper()
 	counts := secIncidentCounts(t, p)
 	if key := inc.IncidentType + "/" + inc.ThreatLevel; counts[key] < 1 {
 		t.Errorf("agent_security_incidents_total{type=%q,level=%q} is %v (all: %v); want >= 1 for incident %s",
 			inc.IncidentType, inc.ThreatLevel, counts[key], counts, inc.ID)
 	}
-	events := secAudit(t, p, admin, "event_type=security&limit=1000")
+	events := fetchAudit(t, p, admin, "event_type=security&limit=1000")
 	found := false
 	for _, ev := range events {
 		if ev.EventType != "security" || ev.Metadata["incident_id"] != inc.ID {
@@ -311,9 +245,9 @@ type secSSE struct {
 // events; it fails the test unless the answer is a 200 event stream.
 func secStreamChat(t *testing.T, p *agentProc, user, session, message string) (raw []byte, events []secSSE) {
 	t.Helper()
-	body := secChatBody(user, session, message)
+	body := chatBody(user, session, message)
 	body["stream"] = true
-	r := secDo(t, http.MethodPost, p.API+"/chat", nil, body)
+	r := doHTTP(t, nil, http.MethodPost, p.API+"/chat", nil, body)
 	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("streaming POST /chat = %d %q %s; want 200 text/event-stream", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}

@@ -79,12 +79,12 @@ func TestSecNormalTrafficRaisesNoIncident(t *testing.T) {
 			secWantOK(t, fmt.Sprintf("chat %d (%s: %q)", i, user, messages[i%len(messages)]), r)
 		}
 		for _, user := range users {
-			r := secDo(t, http.MethodGet, p.API+"/sessions/sec-normal-"+user+"-0", nil, nil)
+			r := doHTTP(t, nil, http.MethodGet, p.API+"/sessions/sec-normal-"+user+"-0", nil, nil)
 			secWantOK(t, "GET /sessions of "+user, r)
 		}
-		secDo(t, http.MethodGet, p.Admin+"/audit?limit=5", nil, nil)
-		secDo(t, http.MethodGet, p.Admin+"/security/dashboard", nil, nil)
-		if incs := secIncidents(t, p, nil, ""); len(incs) != 0 {
+		doHTTP(t, nil, http.MethodGet, p.Admin+"/audit?limit=5", nil, nil)
+		doHTTP(t, nil, http.MethodGet, p.Admin+"/security/dashboard", nil, nil)
+		if incs := fetchIncidents(t, p, nil, ""); len(incs) != 0 {
 			t.Errorf("benign traffic raised incidents %s; want none", secDescribe(incs))
 		}
 		for series, n := range secIncidentCounts(t, p) {
@@ -98,16 +98,16 @@ func TestSecNormalTrafficRaisesNoIncident(t *testing.T) {
 		p := startAgent(t, nil, auth...)
 		for i := range 12 {
 			user := []string{"anna", "ben"}[i%2]
-			r := secChat(t, p, secBearer(keys[user]), user, "sec-normal-"+user, messages[i])
+			r := secChat(t, p, bearer(keys[user]), user, "sec-normal-"+user, messages[i])
 			secWantOK(t, fmt.Sprintf("chat %d as %s", i, user), r)
 		}
-		secWantOK(t, "service chats for anna", secChat(t, p, secBearer(keys["svc"]), "anna", "sec-normal-anna", "Hello again"))
-		secWantOK(t, "anna reads her session", secDo(t, http.MethodGet, p.API+"/sessions/sec-normal-anna", secBearer(keys["anna"]), nil))
-		secWantOK(t, "admin reads ben's session", secDo(t, http.MethodGet, p.API+"/sessions/sec-normal-ben", secBearer(keys["ops"]), nil))
-		secWantOK(t, "admin GET /audit", secDo(t, http.MethodGet, p.Admin+"/audit?limit=5", secBearer(keys["ops"]), nil))
-		secWantOK(t, "GET /health without credentials", secDo(t, http.MethodGet, p.API+"/health", nil, nil))
-		secWantOK(t, "GET /metrics without credentials", secDo(t, http.MethodGet, p.Admin+"/metrics", nil, nil))
-		if incs := secIncidents(t, p, secBearer(keys["ops"]), ""); len(incs) != 0 {
+		secWantOK(t, "service chats for anna", secChat(t, p, bearer(keys["svc"]), "anna", "sec-normal-anna", "Hello again"))
+		secWantOK(t, "anna reads her session", doHTTP(t, nil, http.MethodGet, p.API+"/sessions/sec-normal-anna", bearer(keys["anna"]), nil))
+		secWantOK(t, "admin reads ben's session", doHTTP(t, nil, http.MethodGet, p.API+"/sessions/sec-normal-ben", bearer(keys["ops"]), nil))
+		secWantOK(t, "admin GET /audit", doHTTP(t, nil, http.MethodGet, p.Admin+"/audit?limit=5", bearer(keys["ops"]), nil))
+		secWantOK(t, "GET /health without credentials", doHTTP(t, nil, http.MethodGet, p.API+"/health", nil, nil))
+		secWantOK(t, "GET /metrics without credentials", doHTTP(t, nil, http.MethodGet, p.Admin+"/metrics", nil, nil))
+		if incs := fetchIncidents(t, p, bearer(keys["ops"]), ""); len(incs) != 0 {
 			t.Errorf("benign authenticated traffic raised incidents %s; want none", secDescribe(incs))
 		}
 	})
@@ -134,7 +134,7 @@ func TestSecPromptInjection(t *testing.T) {
 		p := startAgent(t, nil)
 		secWantOK(t, "What's the weather like?", secChat(t, p, nil, "pi-user", "pi-s1", "What's the weather like?"))
 		secWantOK(t, "Can I ignore this warning in my code?", secChat(t, p, nil, "pi-user", "pi-s1", "Can I ignore this warning in my code?"))
-		if incs := secIncidents(t, p, nil, ""); len(incs) != 0 {
+		if incs := fetchIncidents(t, p, nil, ""); len(incs) != 0 {
 			t.Fatalf("benign messages raised %s", secDescribe(incs))
 		}
 		r := secChat(t, p, nil, "pi-user", "pi-s1", secReadmeInjection)
@@ -153,7 +153,7 @@ func TestSecPromptInjection(t *testing.T) {
 				Content string `json:"content"`
 			} `json:"messages"`
 		}
-		r = secDo(t, http.MethodGet, p.API+"/sessions/pi-s1", nil, nil)
+		r = doHTTP(t, nil, http.MethodGet, p.API+"/sessions/pi-s1", nil, nil)
 		if err := json.Unmarshal(r.Body, &sess); err != nil || r.Status != http.StatusOK {
 			t.Fatalf("GET /sessions/pi-s1 = %d %s", r.Status, r.Body)
 		}
@@ -201,17 +201,17 @@ func TestSecPromptInjection(t *testing.T) {
 func TestSecBruteForce(t *testing.T) {
 	auth, keys := secKeys(t, "ops:admin")
 	p := startAgent(t, nil, secArgs(auth, secNoAutoBlock)...)
-	admin := secBearer(keys["ops"])
+	admin := bearer(keys["ops"])
 	wrong := "pa_" + strings.Repeat("A", 43)
 	fail := func(n int) {
 		t.Helper()
 		for i := range n {
-			r := secChat(t, p, secBearer(wrong), "victim", "bf-s1", "Hello")
+			r := secChat(t, p, bearer(wrong), "victim", "bf-s1", "Hello")
 			secWant(t, fmt.Sprintf("wrong key, attempt %d", i), r, http.StatusUnauthorized, "unauthenticated")
 		}
 	}
 	fail(4)
-	if incs := secIncidents(t, p, admin, ""); len(incs) != 0 {
+	if incs := fetchIncidents(t, p, admin, ""); len(incs) != 0 {
 		t.Fatalf("after 4 failures: incidents %s; want none below the threshold 5", secDescribe(incs))
 	}
 	fail(1)
@@ -221,7 +221,7 @@ func TestSecBruteForce(t *testing.T) {
 		t.Errorf("failures_in_window %q; want 5", inc.Metadata["failures_in_window"])
 	}
 	secCheckRecorded(t, p, admin, inc)
-	if incs := secIncidents(t, p, admin, "type=credential_stuffing"); len(incs) != 0 {
+	if incs := fetchIncidents(t, p, admin, "type=credential_stuffing"); len(incs) != 0 {
 		t.Errorf("one identity raised credential stuffing: %s", secDescribe(incs))
 	}
 	fail(16)
@@ -234,7 +234,7 @@ func TestSecBruteForce(t *testing.T) {
 	var d struct {
 		FailedAuth24h int `json:"failed_auth_24h"`
 	}
-	r := secDo(t, http.MethodGet, p.Admin+"/security/dashboard", admin, nil)
+	r := doHTTP(t, nil, http.MethodGet, p.Admin+"/security/dashboard", admin, nil)
 	if err := json.Unmarshal(r.Body, &d); err != nil || d.FailedAuth24h != 21 {
 		t.Errorf("dashboard %s: failed_auth_24h want 21", r.Body)
 	}
@@ -245,17 +245,17 @@ func TestSecBruteForce(t *testing.T) {
 func TestSecCredentialStuffing(t *testing.T) {
 	auth, keys := secKeys(t, "ops:admin")
 	p := startAgent(t, nil, secArgs(auth, secNoAutoBlock)...)
-	admin := secBearer(keys["ops"])
+	admin := bearer(keys["ops"])
 	try := func(i int) {
 		t.Helper()
 		key := "pa_" + strings.Repeat(string(rune('a'+i)), 43)
-		r := secChat(t, p, secBearer(key), "victim", "cs-s1", "Hello")
+		r := secChat(t, p, bearer(key), "victim", "cs-s1", "Hello")
 		secWant(t, fmt.Sprintf("stolen key %d", i), r, http.StatusUnauthorized, "unauthenticated")
 	}
 	for i := range 4 {
 		try(i)
 	}
-	if incs := secIncidents(t, p, admin, "type=credential_stuffing"); len(incs) != 0 {
+	if incs := fetchIncidents(t, p, admin, "type=credential_stuffing"); len(incs) != 0 {
 		t.Fatalf("4 identities: %s; want no credential stuffing yet", secDescribe(incs))
 	}
 	try(4)
@@ -278,7 +278,7 @@ func TestSecRateLimitAbuse(t *testing.T) {
 		r := secChat(t, p, nil, "greedy", "rl-s1", "Hello")
 		secWant(t, fmt.Sprintf("chat %d over the limit", i), r, http.StatusTooManyRequests, "rate_limited")
 	}
-	if incs := secIncidents(t, p, nil, ""); len(incs) != 0 {
+	if incs := fetchIncidents(t, p, nil, ""); len(incs) != 0 {
 		t.Fatalf("after 4 rejections: %s; want none below the threshold 5", secDescribe(incs))
 	}
 	secWant(t, "fifth rejection", secChat(t, p, nil, "greedy", "rl-s1", "Hello"), http.StatusTooManyRequests, "rate_limited")
@@ -311,9 +311,9 @@ func TestSecSessionHijacking(t *testing.T) {
 	t.Run("read_auth_on", func(t *testing.T) {
 		auth, keys := secKeys(t, "alice:user", "mallory:user", "ops:admin")
 		p := startAgent(t, nil, secArgs(auth, secNoAutoBlock)...)
-		admin := secBearer(keys["ops"])
-		secWantOK(t, "alice starts sh-s2", secChat(t, p, secBearer(keys["alice"]), "alice", "sh-s2", "Hello"))
-		r := secDo(t, http.MethodGet, p.API+"/sessions/sh-s2", secBearer(keys["mallory"]), nil)
+		admin := bearer(keys["ops"])
+		secWantOK(t, "alice starts sh-s2", secChat(t, p, bearer(keys["alice"]), "alice", "sh-s2", "Hello"))
+		r := doHTTP(t, nil, http.MethodGet, p.API+"/sessions/sh-s2", bearer(keys["mallory"]), nil)
 		secWant(t, "mallory reads alice's session", r, http.StatusForbidden, "forbidden")
 		if strings.Contains(string(r.Body), "Hello") {
 			t.Errorf("the refusal leaks the session: %s", r.Body)
@@ -333,7 +333,7 @@ func TestSecSessionHijacking(t *testing.T) {
 func TestSecUnauthorizedAccess(t *testing.T) {
 	auth, keys := secKeys(t, "ops:admin")
 	p := startAgent(t, nil, auth...)
-	admin := secBearer(keys["ops"])
+	admin := bearer(keys["ops"])
 	requests := []struct{ method, url string }{
 		{http.MethodPost, p.API + "/chat"}, {http.MethodPost, p.API + "/chat"}, {http.MethodPost, p.API + "/chat"},
 		{http.MethodGet, p.API + "/sessions/ua-s1"}, {http.MethodDelete, p.API + "/sessions/ua-s1"},
@@ -342,9 +342,9 @@ func TestSecUnauthorizedAccess(t *testing.T) {
 	for i, rq := range requests {
 		var body any
 		if rq.method == http.MethodPost {
-			body = secChatBody("nobody", "ua-s1", "Hello")
+			body = chatBody("nobody", "ua-s1", "Hello")
 		}
-		r := secDo(t, rq.method, rq.url, nil, body)
+		r := doHTTP(t, nil, rq.method, rq.url, nil, body)
 		secWant(t, fmt.Sprintf("request %d %s %s without credentials", i, rq.method, rq.url), r, http.StatusUnauthorized, "unauthenticated")
 		if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%s %s: WWW-Authenticate %q; want Bearer", rq.method, rq.url, r.Header.Get("WWW-Authenticate"))
@@ -358,9 +358,9 @@ func TestSecUnauthorizedAccess(t *testing.T) {
 		}
 	}
 	for _, u := range []string{p.API + "/health", p.API + "/health/live", p.API + "/health/ready", p.Admin + "/metrics"} {
-		secWantOK(t, "GET "+u+" without credentials", secDo(t, http.MethodGet, u, nil, nil))
+		secWantOK(t, "GET "+u+" without credentials", doHTTP(t, nil, http.MethodGet, u, nil, nil))
 	}
-	incs := secIncidents(t, p, admin, "")
+	incs := fetchIncidents(t, p, admin, "")
 	if len(incs) != 1 {
 		t.Fatalf("incidents %s; want exactly one unauthorized_access", secDescribe(incs))
 	}
@@ -385,8 +385,8 @@ func TestSecUnauthorizedAccess(t *testing.T) {
 func TestSecPrivilegeEscalation(t *testing.T) {
 	auth, keys := secKeys(t, "alice:user", "svc:service", "ops:admin")
 	p := startAgent(t, nil, secArgs(auth, secNoAutoBlock)...)
-	admin := secBearer(keys["ops"])
-	r := secDo(t, http.MethodGet, p.Admin+"/audit", secBearer(keys["alice"]), nil)
+	admin := bearer(keys["ops"])
+	r := doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", bearer(keys["alice"]), nil)
 	secWant(t, "user key GET /audit", r, http.StatusForbidden, "forbidden")
 	if strings.Contains(string(r.Body), `"events"`) {
 		t.Errorf("the refusal carries audit events: %s", r.Body)
@@ -397,7 +397,7 @@ func TestSecPrivilegeEscalation(t *testing.T) {
 		t.Errorf("principal %q; want alice", inc.Metadata["principal"])
 	}
 	secCheckRecorded(t, p, admin, inc)
-	r = secDo(t, http.MethodPatch, p.Admin+"/security/incidents/"+inc.ID, secBearer(keys["svc"]), map[string]string{"status": "resolved"})
+	r = doHTTP(t, nil, http.MethodPatch, p.Admin+"/security/incidents/"+inc.ID, bearer(keys["svc"]), map[string]string{"status": "resolved"})
 	secWant(t, "service key PATCH /security/incidents", r, http.StatusForbidden, "forbidden")
 	if got := secOne(t, p, admin, "privilege_escalation"); got.Status != "open" || got.Metadata["principal"] != "svc" {
 		t.Errorf("after the service key's attempt: %+v; want still open, principal svc folded in", got)
@@ -410,13 +410,13 @@ func TestSecPrivilegeEscalation(t *testing.T) {
 func TestSecAnomalousAccess(t *testing.T) {
 	p := startAgent(t, nil, "-set", "server.trusted_proxies=127.0.0.1/32")
 	for i := 1; i <= 5; i++ {
-		r := secChat(t, p, secHeader("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)), "roamer", "aa-s1", "Hello")
+		r := secChat(t, p, headerOf("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)), "roamer", "aa-s1", "Hello")
 		secWantOK(t, fmt.Sprintf("chat from address %d", i), r)
 	}
-	if incs := secIncidents(t, p, nil, ""); len(incs) != 0 {
+	if incs := fetchIncidents(t, p, nil, ""); len(incs) != 0 {
 		t.Fatalf("5 addresses: %s; want none (the rule is more than 5)", secDescribe(incs))
 	}
-	secWantOK(t, "chat from a sixth address", secChat(t, p, secHeader("X-Forwarded-For", "198.51.100.6"), "roamer", "aa-s1", "Hello"))
+	secWantOK(t, "chat from a sixth address", secChat(t, p, headerOf("X-Forwarded-For", "198.51.100.6"), "roamer", "aa-s1", "Hello"))
 	inc := secOne(t, p, nil, "anomalous_access")
 	secWantIncident(t, inc, "anomalous_access", "medium", "198.51.100.6", "")
 	if inc.Metadata["principal"] != "roamer" || inc.Metadata["distinct_sources"] != "6" {
@@ -424,8 +424,8 @@ func TestSecAnomalousAccess(t *testing.T) {
 	}
 	secCheckRecorded(t, p, nil, inc)
 	// Another principal from one address raises nothing more.
-	secWantOK(t, "a settled user", secChat(t, p, secHeader("X-Forwarded-For", "198.51.100.1"), "settled", "aa-s2", "Hello"))
-	if incs := secIncidents(t, p, nil, ""); len(incs) != 1 {
+	secWantOK(t, "a settled user", secChat(t, p, headerOf("X-Forwarded-For", "198.51.100.1"), "settled", "aa-s2", "Hello"))
+	if incs := fetchIncidents(t, p, nil, ""); len(incs) != 1 {
 		t.Errorf("incidents %s; want only the one anomalous_access", secDescribe(incs))
 	}
 }
@@ -498,7 +498,7 @@ func TestSecDataExfiltration(t *testing.T) {
 	}
 	checkSession := func(id string) {
 		t.Helper()
-		r := secDo(t, http.MethodGet, p.API+"/sessions/"+id, nil, nil)
+		r := doHTTP(t, nil, http.MethodGet, p.API+"/sessions/"+id, nil, nil)
 		secWantOK(t, "GET /sessions/"+id, r)
 		if leaked := secLeaks(string(r.Body), secrets); len(leaked) > 0 {
 			t.Errorf("GET /sessions/%s leaks %q", id, leaked)
@@ -652,11 +652,11 @@ func secEditConfig(t *testing.T, path, section, key, value string) {
 
 // secWaitIncident polls GET /security/incidents?query until one appears
 // (deadline d) and returns the first.
-func secWaitIncident(t *testing.T, p *agentProc, header http.Header, query string, d time.Duration) secIncident {
+func secWaitIncident(t *testing.T, p *agentProc, header http.Header, query string, d time.Duration) incidentRecord {
 	t.Helper()
-	var got []secIncident
+	var got []incidentRecord
 	if !pollUntil(t.Context(), d, func() bool {
-		got = secIncidents(t, p, header, query)
+		got = fetchIncidents(t, p, header, query)
 		return len(got) > 0
 	}) {
 		t.Fatalf("no incident for %s within %v", query, d)
@@ -665,11 +665,11 @@ func secWaitIncident(t *testing.T, p *agentProc, header http.Header, query strin
 }
 
 // secWaitAudit polls GET /audit?query until an event satisfies ok.
-func secWaitAudit(t *testing.T, p *agentProc, query string, d time.Duration, ok func(secAuditEvent) bool) secAuditEvent {
+func secWaitAudit(t *testing.T, p *agentProc, query string, d time.Duration, ok func(auditRecord) bool) auditRecord {
 	t.Helper()
-	var found secAuditEvent
+	var found auditRecord
 	if !pollUntil(t.Context(), d, func() bool {
-		for _, ev := range secAudit(t, p, nil, query) {
+		for _, ev := range fetchAudit(t, p, nil, query) {
 			if ok(ev) {
 				found = ev
 				return true
@@ -677,7 +677,7 @@ func secWaitAudit(t *testing.T, p *agentProc, query string, d time.Duration, ok 
 		}
 		return false
 	}) {
-		t.Fatalf("no matching audit event for %s within %v: %+v", query, d, secAudit(t, p, nil, query))
+		t.Fatalf("no matching audit event for %s within %v: %+v", query, d, fetchAudit(t, p, nil, query))
 	}
 	return found
 }
@@ -710,10 +710,10 @@ func TestSecConfigurationTampering(t *testing.T) {
 		secWantOK(t, "chat after tampering", secChat(t, p, nil, "ct-user", "ct-s1", "Hello"))
 		var d struct {
 			UniqueAttackers24h int              `json:"unique_attackers_24h"`
-			RecentCritical     []secIncident    `json:"recent_critical"`
+			RecentCritical     []incidentRecord `json:"recent_critical"`
 			TopAttackers       []map[string]any `json:"top_attackers"`
 		}
-		r := secDo(t, http.MethodGet, p.Admin+"/security/dashboard", nil, nil)
+		r := doHTTP(t, nil, http.MethodGet, p.Admin+"/security/dashboard", nil, nil)
 		if err := json.Unmarshal(r.Body, &d); err != nil {
 			t.Fatal(err)
 		}
@@ -730,7 +730,7 @@ func TestSecConfigurationTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev := secWaitAudit(t, p, "event_type=configuration&action=configuration.reload", 20*time.Second,
-			func(ev secAuditEvent) bool { return true })
+			func(ev auditRecord) bool { return true })
 		if ev.Success || ev.Metadata["refused"] != "security.enabled" || ev.Severity != "critical" {
 			t.Errorf("reload audit event %+v; want a failed critical reload with refused=security.enabled", ev)
 		}
@@ -743,7 +743,7 @@ func TestSecConfigurationTampering(t *testing.T) {
 		// The monitor is still on: an injection is still refused.
 		secWant(t, "injection after the refused reload", secChat(t, p, nil, "ct-user", "ct-s1", secReadmeInjection),
 			http.StatusBadRequest, "prompt_injection")
-		if incs := secIncidents(t, p, nil, "type=prompt_injection"); len(incs) != 1 {
+		if incs := fetchIncidents(t, p, nil, "type=prompt_injection"); len(incs) != 1 {
 			t.Errorf("prompt_injection incidents after the refused reload: %s; want one", secDescribe(incs))
 		}
 	})
@@ -761,7 +761,7 @@ func TestSecConfigurationTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev := secWaitAudit(t, p, "event_type=configuration&action=configuration.reload", 20*time.Second,
-			func(ev secAuditEvent) bool { return true })
+			func(ev auditRecord) bool { return true })
 		if !ev.Success || ev.Metadata["applied"] != "resilience.rate_limit_burst" || ev.Metadata["needs_restart"] != "" {
 			t.Errorf("reload audit event %+v; want success, applied=resilience.rate_limit_burst, nothing needing a restart", ev)
 		}
@@ -772,14 +772,14 @@ func TestSecConfigurationTampering(t *testing.T) {
 		}
 		// Two watcher periods (5 s each) pass without an incident: the
 		// reload accounted for the change.
-		if pollUntil(t.Context(), 12*time.Second, func() bool { return len(secIncidents(t, p, nil, "")) > 0 }) {
-			t.Errorf("incidents after a safe reload: %s; want none", secDescribe(secIncidents(t, p, nil, "")))
+		if pollUntil(t.Context(), 12*time.Second, func() bool { return len(fetchIncidents(t, p, nil, "")) > 0 }) {
+			t.Errorf("incidents after a safe reload: %s; want none", secDescribe(fetchIncidents(t, p, nil, "")))
 		}
 	})
 }
 
 // secWantBlocked checks 403 blocked with a Retry-After within [lo, hi].
-func secWantBlocked(t *testing.T, what string, r secResp, lo, hi int) {
+func secWantBlocked(t *testing.T, what string, r httpResp, lo, hi int) {
 	t.Helper()
 	secWant(t, what, r, http.StatusForbidden, "blocked")
 	ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
@@ -795,7 +795,7 @@ func secWantBlocked(t *testing.T, what string, r secResp, lo, hi int) {
 // X-Forwarded-For through a trusted proxy.
 func TestSecAutoBlock(t *testing.T) {
 	const attacker, bystander, elsewhere = "203.0.113.7", "198.51.100.20", "198.51.100.21"
-	xff := func(ip string) http.Header { return secHeader("X-Forwarded-For", ip) }
+	xff := func(ip string) http.Header { return headerOf("X-Forwarded-For", ip) }
 	blockArgs := []string{"-set", "server.trusted_proxies=127.0.0.1/32", "-set", "security.block_duration_seconds=120"}
 	t.Run("high_blocks_source", func(t *testing.T) {
 		p := startAgent(t, nil, blockArgs...)
@@ -809,7 +809,7 @@ func TestSecAutoBlock(t *testing.T) {
 			http.StatusBadRequest, "prompt_injection")
 		secWantBlocked(t, "the attacker's next chat", secChat(t, p, xff(attacker), "mallory", "ab-s1", "Hello"), 100, 120)
 		secWantBlocked(t, "another user from the attacking address", secChat(t, p, xff(attacker), "innocent", "ab-s2", "Hello"), 100, 120)
-		secWantBlocked(t, "GET /sessions from the attacking address", secDo(t, http.MethodGet, p.API+"/sessions/ab-s1", xff(attacker), nil), 100, 120)
+		secWantBlocked(t, "GET /sessions from the attacking address", doHTTP(t, nil, http.MethodGet, p.API+"/sessions/ab-s1", xff(attacker), nil), 100, 120)
 		secWantOK(t, "a bystander", secChat(t, p, xff(bystander), "bystander", "ab-s3", "Hello"))
 		inc := secOne(t, p, xff(elsewhere), "prompt_injection")
 		secWantIncident(t, inc, "prompt_injection", "high", attacker, "blocked")
@@ -825,7 +825,7 @@ func TestSecAutoBlock(t *testing.T) {
 		} else {
 			secWantOK(t, "mallory from another address (only the source is blocked)", r)
 		}
-		audit := secDo(t, http.MethodGet, p.Admin+"/audit?action=request.blocked", xff(elsewhere), nil)
+		audit := doHTTP(t, nil, http.MethodGet, p.Admin+"/audit?action=request.blocked", xff(elsewhere), nil)
 		if audit.Status != http.StatusOK || strings.Count(string(audit.Body), `"request.blocked"`) < 3 {
 			t.Errorf("GET /audit?action=request.blocked = %d %s; want the three blocked requests", audit.Status, audit.Body)
 		}
@@ -833,25 +833,25 @@ func TestSecAutoBlock(t *testing.T) {
 	t.Run("auth_on_blocks_principal", func(t *testing.T) {
 		auth, keys := secKeys(t, "mallory:user", "bob:user", "ops:admin")
 		p := startAgent(t, nil, secArgs(auth, blockArgs)...)
-		mallory := func(ip string) http.Header { return secBearer(keys["mallory"], "X-Forwarded-For", ip) }
-		bob := func(ip string) http.Header { return secBearer(keys["bob"], "X-Forwarded-For", ip) }
+		mallory := func(ip string) http.Header { return bearer(keys["mallory"], "X-Forwarded-For", ip) }
+		bob := func(ip string) http.Header { return bearer(keys["bob"], "X-Forwarded-For", ip) }
 		secWant(t, "injection with invisible characters", secChat(t, p, mallory(attacker), "mallory", "ab-s1", secInvisibleInjection),
 			http.StatusBadRequest, "prompt_injection")
 		secWantBlocked(t, "mallory from the attacking address", secChat(t, p, mallory(attacker), "mallory", "ab-s1", "Hello"), 100, 120)
 		secWantBlocked(t, "mallory from another address", secChat(t, p, mallory(elsewhere), "mallory", "ab-s1", "Hello"), 100, 120)
 		secWantBlocked(t, "bob from the attacking address", secChat(t, p, bob(attacker), "bob", "ab-s2", "Hello"), 100, 120)
 		secWantOK(t, "bob from another address", secChat(t, p, bob(elsewhere), "bob", "ab-s2", "Hello"))
-		inc := secOne(t, p, secBearer(keys["ops"], "X-Forwarded-For", bystander), "prompt_injection")
+		inc := secOne(t, p, bearer(keys["ops"], "X-Forwarded-For", bystander), "prompt_injection")
 		secWantIncident(t, inc, "prompt_injection", "high", attacker, "blocked source and principal for 120s")
 	})
 	t.Run("critical_blocks_source", func(t *testing.T) {
 		auth, keys := secKeys(t, "mallory:user", "ops:admin")
 		p := startAgent(t, nil, secArgs(auth, blockArgs)...)
-		r := secDo(t, http.MethodGet, p.Admin+"/security/dashboard", secBearer(keys["mallory"], "X-Forwarded-For", attacker), nil)
+		r := doHTTP(t, nil, http.MethodGet, p.Admin+"/security/dashboard", bearer(keys["mallory"], "X-Forwarded-For", attacker), nil)
 		secWant(t, "user key GET /security/dashboard", r, http.StatusForbidden, "forbidden")
 		secWantBlocked(t, "admin from the attacking address",
-			secDo(t, http.MethodGet, p.Admin+"/audit", secBearer(keys["ops"], "X-Forwarded-For", attacker), nil), 100, 120)
-		inc := secOne(t, p, secBearer(keys["ops"], "X-Forwarded-For", bystander), "privilege_escalation")
+			doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", bearer(keys["ops"], "X-Forwarded-For", attacker), nil), 100, 120)
+		inc := secOne(t, p, bearer(keys["ops"], "X-Forwarded-For", bystander), "privilege_escalation")
 		secWantIncident(t, inc, "privilege_escalation", "critical", attacker, "blocked")
 	})
 }
@@ -864,26 +864,26 @@ func TestSecAutoBlock(t *testing.T) {
 func TestSecAdminAPI(t *testing.T) {
 	auth, keys := secKeys(t, "alice:user", "bob:user", "ops:admin")
 	p := startAgent(t, nil, secArgs(auth, secNoAutoBlock)...)
-	admin := secBearer(keys["ops"])
-	alice := secBearer(keys["alice"])
+	admin := bearer(keys["ops"])
+	alice := bearer(keys["alice"])
 	start := time.Now().UTC().Add(-2 * time.Second).Format(time.RFC3339)
 
 	// Two failed logins (below the threshold), a medium injection, a high
 	// session hijack and a critical privilege escalation, all from 127.0.0.1.
 	for i := range 2 {
-		secWant(t, "bad key", secChat(t, p, secBearer(fmt.Sprintf("pa_bad%d", i)), "alice", "adm-s0", "Hello"),
+		secWant(t, "bad key", secChat(t, p, bearer(fmt.Sprintf("pa_bad%d", i)), "alice", "adm-s0", "Hello"),
 			http.StatusUnauthorized, "unauthenticated")
 	}
 	secWant(t, "alice injection", secChat(t, p, alice, "alice", "adm-s1", secReadmeInjection), http.StatusBadRequest, "prompt_injection")
-	secWantOK(t, "bob's chat", secChat(t, p, secBearer(keys["bob"]), "bob", "adm-bob", "Hello"))
-	secWant(t, "alice reads bob's session", secDo(t, http.MethodGet, p.API+"/sessions/adm-bob", alice, nil), http.StatusForbidden, "forbidden")
-	secWant(t, "alice GET /audit", secDo(t, http.MethodGet, p.Admin+"/audit", alice, nil), http.StatusForbidden, "forbidden")
+	secWantOK(t, "bob's chat", secChat(t, p, bearer(keys["bob"]), "bob", "adm-bob", "Hello"))
+	secWant(t, "alice reads bob's session", doHTTP(t, nil, http.MethodGet, p.API+"/sessions/adm-bob", alice, nil), http.StatusForbidden, "forbidden")
+	secWant(t, "alice GET /audit", doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", alice, nil), http.StatusForbidden, "forbidden")
 
-	all := secIncidents(t, p, admin, "")
+	all := fetchIncidents(t, p, admin, "")
 	if len(all) != 3 {
 		t.Fatalf("incidents %s; want prompt_injection, session_hijacking, privilege_escalation", secDescribe(all))
 	}
-	byType := make(map[string]secIncident)
+	byType := make(map[string]incidentRecord)
 	for _, inc := range all {
 		byType[inc.IncidentType] = inc
 		secCheckRecorded(t, p, admin, inc)
@@ -892,7 +892,7 @@ func TestSecAdminAPI(t *testing.T) {
 	if all[0].IncidentType != "privilege_escalation" || all[2].IncidentType != "prompt_injection" {
 		t.Errorf("order %s; want newest first", secDescribe(all))
 	}
-	count := func(query string) int { return len(secIncidents(t, p, admin, query)) }
+	count := func(query string) int { return len(fetchIncidents(t, p, admin, query)) }
 	future := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
 	for _, tc := range []struct {
 		query string
@@ -910,21 +910,21 @@ func TestSecAdminAPI(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"type=sql_injection", "level=severe", "status=closed", "since=yesterday", "colour=red"} {
-		r := secDo(t, http.MethodGet, p.Admin+"/security/incidents?"+bad, admin, nil)
+		r := doHTTP(t, nil, http.MethodGet, p.Admin+"/security/incidents?"+bad, admin, nil)
 		secWant(t, "GET /security/incidents?"+bad, r, http.StatusBadRequest, "invalid_request")
 	}
 
-	patch := func(id string, body any) secResp {
-		return secDo(t, http.MethodPatch, p.Admin+"/security/incidents/"+id, admin, body)
+	patch := func(id string, body any) httpResp {
+		return doHTTP(t, nil, http.MethodPatch, p.Admin+"/security/incidents/"+id, admin, body)
 	}
 	inj, hij, esc := byType["prompt_injection"], byType["session_hijacking"], byType["privilege_escalation"]
 	for _, st := range []struct {
-		inc    secIncident
+		inc    incidentRecord
 		status string
 	}{{inj, "investigating"}, {hij, "resolved"}, {esc, "false_positive"}} {
 		r := patch(st.inc.ID, map[string]string{"status": st.status})
 		secWantOK(t, "PATCH "+st.inc.IncidentType+" "+st.status, r)
-		var got secIncident
+		var got incidentRecord
 		if err := json.Unmarshal(r.Body, &got); err != nil || got.ID != st.inc.ID || got.Status != st.status {
 			t.Errorf("PATCH answer %s; want the incident with status %s", r.Body, st.status)
 		}
@@ -943,7 +943,7 @@ func TestSecAdminAPI(t *testing.T) {
 			t.Errorf("after PATCH: GET /security/incidents?%s: %d; want %d", tc.query, got, tc.want)
 		}
 	}
-	statusEvents := secAudit(t, p, admin, "action=security.incident_status")
+	statusEvents := fetchAudit(t, p, admin, "action=security.incident_status")
 	audited := make(map[string]string)
 	for _, ev := range statusEvents {
 		if ev.EventType == "security" && ev.Success {
@@ -960,7 +960,7 @@ func TestSecAdminAPI(t *testing.T) {
 		t.Errorf("security.incident_status events = %d; want 3 (refused PATCHes are not status changes)", len(statusEvents))
 	}
 
-	r := secDo(t, http.MethodGet, p.Admin+"/security/dashboard", admin, nil)
+	r := doHTTP(t, nil, http.MethodGet, p.Admin+"/security/dashboard", admin, nil)
 	secWantOK(t, "GET /security/dashboard", r)
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(r.Body, &raw); err != nil {
@@ -983,7 +983,7 @@ func TestSecAdminAPI(t *testing.T) {
 			Source    string `json:"source"`
 			Incidents int    `json:"incidents"`
 		} `json:"top_attackers"`
-		RecentCritical []secIncident `json:"recent_critical"`
+		RecentCritical []incidentRecord `json:"recent_critical"`
 	}
 	if err := json.Unmarshal(r.Body, &d); err != nil {
 		t.Fatal(err)
@@ -1016,19 +1016,19 @@ func TestSecAdminAPI(t *testing.T) {
 	}
 
 	// A resolved incident is never reopened: the next hijack opens a new one.
-	secWant(t, "alice reads bob's session again", secDo(t, http.MethodGet, p.API+"/sessions/adm-bob", alice, nil), http.StatusForbidden, "forbidden")
-	hijacks := secIncidents(t, p, admin, "type=session_hijacking")
+	secWant(t, "alice reads bob's session again", doHTTP(t, nil, http.MethodGet, p.API+"/sessions/adm-bob", alice, nil), http.StatusForbidden, "forbidden")
+	hijacks := fetchIncidents(t, p, admin, "type=session_hijacking")
 	if len(hijacks) != 2 || hijacks[0].Status != "open" || hijacks[1].ID != hij.ID || hijacks[1].Status != "resolved" {
 		t.Errorf("session_hijacking incidents after a new attempt: %+v; want a new open one and the resolved one", hijacks)
 	}
 	// A non-admin may not change an incident: 403, and (the earlier one
 	// being a false positive) a new privilege_escalation incident.
-	secWant(t, "PATCH as alice", secDo(t, http.MethodPatch, p.Admin+"/security/incidents/"+inj.ID, alice,
+	secWant(t, "PATCH as alice", doHTTP(t, nil, http.MethodPatch, p.Admin+"/security/incidents/"+inj.ID, alice,
 		map[string]string{"status": "resolved"}), http.StatusForbidden, "forbidden")
 	if got := secOne(t, p, admin, "prompt_injection"); got.Status != "investigating" {
 		t.Errorf("after alice's PATCH the injection incident is %q; want investigating", got.Status)
 	}
-	escs := secIncidents(t, p, admin, "type=privilege_escalation")
+	escs := fetchIncidents(t, p, admin, "type=privilege_escalation")
 	if len(escs) != 2 || escs[0].Status != "open" || escs[0].ThreatLevel != "critical" || escs[1].ID != esc.ID {
 		t.Errorf("privilege_escalation incidents after alice's PATCH: %s; want a new open critical one", secDescribe(escs))
 	}
