@@ -227,16 +227,9 @@ func (c *AnthropicClient) send(ctx context.Context, req *LLMRequest, stream bool
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(w)
+	hr, err := sseNewRequest(ctx, c.Name(), sseJoinURL(c.baseURL, "/v1/messages"), w, req.Header)
 	if err != nil {
-		return nil, fmt.Errorf("anthropic: encode request: %w", err)
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, sseJoinURL(c.baseURL, "/v1/messages"), bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("anthropic: build request: %w", err)
-	}
-	for k, v := range req.Header {
-		hr.Header.Set(k, v)
+		return nil, err
 	}
 	hr.Header.Set("X-Api-Key", c.apiKey)
 	hr.Header.Set("Anthropic-Version", anthVersion)

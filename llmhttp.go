@@ -177,6 +177,23 @@ func sseCloneResponse(r *LLMResponse) *LLMResponse {
 // provider's error type, message and (optionally) request id from the body;
 // ok false means the body was not the provider's error shape. The body is
 // read (bounded) and closed by the caller.
+// sseNewRequest encodes payload as the JSON body of a POST to url and sets
+// the caller's propagated headers (traceparent…) on it.
+func sseNewRequest(ctx context.Context, provider, url string, payload any, header map[string]string) (*http.Request, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode request: %w", provider, err)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%s: build request: %w", provider, err)
+	}
+	for k, v := range header {
+		hr.Header.Set(k, v)
+	}
+	return hr, nil
+}
+
 // sseDo sets the headers both clients share, sends hr, and turns a
 // transport failure or a non-2xx answer into a *ProviderError.
 func sseDo(ctx context.Context, hc *http.Client, hr *http.Request, stream bool, provider, apiKey, requestIDHeader string,

@@ -200,16 +200,9 @@ func (c *OpenAIClient) send(ctx context.Context, req *LLMRequest, stream bool) (
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(w)
+	hr, err := sseNewRequest(ctx, c.Name(), sseJoinURL(c.baseURL, "/chat/completions"), w, req.Header)
 	if err != nil {
-		return nil, fmt.Errorf("openai: encode request: %w", err)
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, sseJoinURL(c.baseURL, "/chat/completions"), bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("openai: build request: %w", err)
-	}
-	for k, v := range req.Header {
-		hr.Header.Set(k, v)
+		return nil, err
 	}
 	if c.apiKey != "" {
 		hr.Header.Set("Authorization", "Bearer "+c.apiKey)
