@@ -39,6 +39,7 @@ type Agent struct {
 	settings AgentSettings
 	provider Provider
 	tools    *ToolRegistry
+	specs    []ToolSpec // tools.Specs(), computed once: the registry never changes
 	sessions *SessionStore
 	metrics  *Metrics
 	logger   *slog.Logger
@@ -190,7 +191,7 @@ func nonNil[T any](s []T) []T {
 // modelStep makes the model call of one step and returns its cost in USD.
 func (a *Agent) modelStep(ctx context.Context, conv Conversation, req TurnRequest) (*LLMResponse, float64, error) {
 	llmReq := &LLMRequest{
-		Model: a.settings.Model, System: systemPrompt, Messages: conv.Messages, Tools: a.tools.Specs(),
+		Model: a.settings.Model, System: systemPrompt, Messages: conv.Messages, Tools: a.specs,
 		MaxTokens: a.settings.MaxTokens, Temperature: a.settings.Temperature, Header: req.Header,
 	}
 	var onEvent func(StreamEvent) error

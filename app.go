@@ -128,6 +128,7 @@ func newApp(cfg *Config, logger *slog.Logger, now func() time.Time) (*app, error
 		func(n int) { a.metrics.activeSessions.Set(float64(n)) })
 	a.guards = newGuards(cfg, a.provider.Name(), a.metrics, logger, now)
 	a.guards.onBreakerChange = a.onBreakerChange
+	tools := newToolRegistry(now)
 	a.agent = &Agent{
 		settings: AgentSettings{
 			Model: a.model, MaxTokens: cfg.LLM.MaxTokens, Temperature: cfg.LLM.Temperature,
@@ -136,7 +137,8 @@ func newApp(cfg *Config, logger *slog.Logger, now func() time.Time) (*app, error
 			InputCostPerMTok: cfg.LLM.InputCostPerMTok, OutputCostPerMTok: cfg.LLM.OutputCostPerMTok,
 		},
 		provider: a.provider,
-		tools:    newToolRegistry(now),
+		tools:    tools,
+		specs:    tools.Specs(),
 		sessions: a.sessions,
 		metrics:  a.metrics,
 		logger:   logger.With("component", "agent"),
