@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -205,42 +204,6 @@ func auditCheckQuery(q AuditQuery) (limit, minRank int, err error) {
 	return min(limit, auditMaxLimit), minRank, nil
 }
 
-// auditMatch reports whether ev passes every filter of q.
-func auditMatch(ev *AuditEvent, q *AuditQuery, minRank int) bool {
-	switch {
-	case q.EventType != "" && ev.EventType != q.EventType,
-		q.Actor != "" && ev.Actor != q.Actor,
-		q.Action != "" && ev.Action != q.Action,
-		q.SourceIP != "" && ev.SourceIP != q.SourceIP,
-		q.SessionID != "" && ev.SessionID != q.SessionID,
-		q.Success != nil && ev.Success != *q.Success,
-		minRank > 0 && auditSeverityRank(ev.Severity) < minRank,
-		!q.Since.IsZero() && ev.Timestamp.Before(q.Since),
-		!q.Until.IsZero() && !ev.Timestamp.Before(q.Until):
-		return false
-	}
-	return true
-}
-
-// auditCollect returns up to the query's limit of the ring's events that
-// match q, newest first, as copies the caller may keep.
-func auditCollect(r *auditRing, q AuditQuery) ([]AuditEvent, error) {
-	limit, minRank, err := auditCheckQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	out := []AuditEvent{}
-	r.newestFirst(func(ev *AuditEvent) bool {
-		if auditMatch(ev, &q, minRank) {
-			c := *ev
-			c.Metadata = maps.Clone(ev.Metadata)
-			out = append(out, c)
-		}
-		return len(out) < limit
-	})
-	return out, nil
-}
-
 func auditValidEventType(s string) bool {
 	switch s {
 	case EventAuthentication, EventAuthorization, EventDataAccess, EventConfiguration, EventSecurity, EventLLMInteraction:
@@ -348,36 +311,6 @@ func auditNormalize(ev AuditEvent, now func() time.Time) (AuditEvent, error) {
 	return ev, nil
 }
 
-// auditRing holds the most recent max events. It grows on demand up to max
-// (no up-front allocation of max slots) and then overwrites the oldest.
-// Not safe for concurrent use; its owner locks.
-type auditRing struct {
-	max  int
-	buf  []AuditEvent
-	next int // when full: index of the oldest event, where the next one goes
-}
-
-// push stores ev and reports whether the oldest event was evicted for it.
-func (r *auditRing) push(ev AuditEvent) bool {
-	if len(r.buf) < r.max {
-		r.buf = append(r.buf, ev)
-		return false
-	}
-	r.buf[r.next] = ev
-	r.next = (r.next + 1) % r.max
-	return true
-}
-
-// newestFirst calls fn on the events from newest to oldest until fn returns false.
-func (r *auditRing) newestFirst(fn func(*AuditEvent) bool) {
-	n := len(r.buf)
-	for i := 1; i <= n; i++ {
-		if !fn(&r.buf[(r.next-i+n)%n]) {
-			return
-		}
-	}
-}
-
 // auditDefaultMaxEvents is audit.max_events' default, used when a size <= 0 is given.
 const auditDefaultMaxEvents = 100000
 
@@ -426,8 +359,8 @@ func (m *MemoryAudit) Append(_ context.Context, events ...AuditEvent) error {
 		m.mu.Unlock()
 		return fmt.Errorf("audit append: %w: %w", ErrAuditClosed, ErrAuditUnavailable)
 	}
-	for _, ev := range norm {
-		if m.ring.push(ev) {
+	for i := range norm {
+		if m.ring.push(&norm[i]) {
 			evicted++
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -87,4 +89,29 @@ type auditCountingFile struct {
 func (f *auditCountingFile) Sync() error {
 	*f.syncs++
 	return f.File.Sync()
+}
+
+// BenchmarkAuditRetained reports what a full in_memory ring costs to keep: the
+// live heap per stored event (retained-B/event) after a GC, for a typical
+// /chat event. b.N counts Appends; the ring holds the last 20,000.
+func BenchmarkAuditRetained(b *testing.B) {
+	const keep = 20000
+	ev := auditBenchEvent()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m := newMemoryAudit(keep, AuditHooks{}, nil)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ev.RequestID = "req_" + strconv.Itoa(i)
+		if err := m.Append(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := min(b.N, keep)
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(held), "retained-B/event")
+	runtime.KeepAlive(m)
 }

@@ -117,8 +117,8 @@ func auditStart(path string, file auditFile, t auditTail, fsync bool, maxIndex i
 		index:      auditRing{max: maxIndex},
 		seq:        t.seq, hash: t.hash, offset: t.size,
 	}
-	for _, ev := range t.recent {
-		a.index.push(ev)
+	for i := range t.recent {
+		a.index.push(&t.recent[i])
 	}
 	go a.run()
 	return a
@@ -334,8 +334,8 @@ func (a *FileAudit) commit(group []*auditBatch) {
 	a.seq, a.hash, a.offset = seq, hash, a.offset+int64(len(buf))
 	a.failures, a.lastErr = 0, nil
 	a.mu.Lock()
-	for _, ev := range written {
-		a.index.push(ev)
+	for i := range written {
+		a.index.push(&written[i])
 	}
 	a.health = nil
 	a.mu.Unlock()

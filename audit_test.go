@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -384,5 +385,35 @@ func TestNewUUID(t *testing.T) {
 			t.Fatalf("newUUID() repeated %q", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestAuditPackRoundTrip: what the ring keeps unpacks to the event that was
+// stored, for every field, long strings (multi-byte lengths) and empty ones.
+func TestAuditPackRoundTrip(t *testing.T) {
+	long := strings.Repeat("é", 300)
+	for _, ev := range []AuditEvent{
+		{},
+		{
+			ID: "id-1", Timestamp: time.Date(2026, 11, 29, 17, 4, 43, 123456789, time.UTC),
+			EventType: EventSecurity, Severity: SeverityCritical, Actor: "user-7", Action: "security.block",
+			Resource: long, Success: true, ErrorMessage: "boom", SourceIP: "203.0.113.9", UserAgent: "curl/8",
+			SessionID: "s-1", RequestID: "req_1", TraceID: strings.Repeat("a", 32),
+			Metadata: map[string]string{"k": "", "": "v", "long": long},
+			Seq:      1<<40 + 3, PrevHash: strings.Repeat("0", 64), Hash: strings.Repeat("f", 64),
+		},
+		{Timestamp: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), EventType: EventAuthentication, Severity: SeverityInfo},
+		{Timestamp: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), EventType: EventLLMInteraction, Severity: SeverityWarning},
+	} {
+		if ev.EventType == "" {
+			ev.EventType, ev.Severity = EventDataAccess, SeverityError
+		}
+		p := auditPack(&ev)
+		if got := p.event(); !reflect.DeepEqual(got, ev) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, ev)
+		}
+		if got := p.field(apHash); got != ev.Hash {
+			t.Errorf("field(apHash) = %q, want %q", got, ev.Hash)
+		}
 	}
 }
