@@ -57,23 +57,32 @@ func toolNLLex(s string) []toolNLToken {
 			tok.kind = toolNLPi
 			i += size
 		case unicode.IsLetter(r):
-			var b strings.Builder
+			start := i
+			var dropped []byte // the word so far, once an apostrophe was dropped from it
 			for i < len(s) {
 				r, size := utf8.DecodeRuneInString(s[i:])
 				if unicode.IsLetter(r) && r != 'π' {
-					b.WriteRune(r)
+					if dropped != nil {
+						dropped = append(dropped, s[i:i+size]...)
+					}
 				} else if r == '\'' || r == '’' {
 					// An apostrophe inside a word ("what's") is dropped.
 					next, _ := utf8.DecodeRuneInString(s[i+size:])
 					if !unicode.IsLetter(next) {
 						break
 					}
+					if dropped == nil {
+						dropped = append([]byte{}, s[start:i]...)
+					}
 				} else {
 					break
 				}
 				i += size
 			}
-			tok.kind, tok.text = toolNLWord, b.String()
+			tok.kind, tok.text = toolNLWord, s[start:i]
+			if dropped != nil {
+				tok.text = string(dropped)
+			}
 			// log2 is the only function name with a digit in it.
 			if tok.text == "log" && strings.HasPrefix(s[i:], "2") && !strings.HasPrefix(s[i:], "2.") &&
 				(i+1 == len(s) || s[i+1] < '0' || s[i+1] > '9') {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -179,6 +180,16 @@ func TestToolNormalizeWords(t *testing.T) {
 	for _, tt := range tests {
 		if got := toolNormalizeWords(tt.in); got != tt.want {
 			t.Errorf("toolNormalizeWords(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestTimeWordsCoverPhrases: the quick rejection in toolHasTimePhrase is only
+// sound when every time phrase holds one of toolTimeWords.
+func TestTimeWordsCoverPhrases(t *testing.T) {
+	for _, p := range toolTimePhraseTable {
+		if !slices.ContainsFunc(toolTimeWords, func(w string) bool { return strings.Contains(p, w) }) {
+			t.Errorf("time phrase %q holds none of the time words", p)
 		}
 	}
 }

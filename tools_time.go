@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -184,6 +185,28 @@ func toolNormalizeWords(s string) string {
 	return b.String()
 }
 
+// toolTimePhraseTable holds toolTimePhrases padded with a space on each side,
+// built once: wantsTime reads it for every message.
+var toolTimePhraseTable = toolPadWords(toolTimePhrases())
+
+// toolCityPadded holds the places of toolCityZoneTable padded the same way.
+var toolCityPadded = func() []string {
+	out := make([]string, len(toolCityZoneTable))
+	for i, c := range toolCityZoneTable {
+		out[i] = " " + c.place + " "
+	}
+	return out
+}()
+
+// toolPadWords returns each phrase with a space before and after it.
+func toolPadWords(phrases []string) []string {
+	out := make([]string, len(phrases))
+	for i, p := range phrases {
+		out[i] = " " + p + " "
+	}
+	return out
+}
+
 // toolTimePhrases are normalised phrases that ask for the current time or
 // date when followed by one of toolTimeFollowers (or nothing).
 func toolTimePhrases() []string {
@@ -216,33 +239,44 @@ func toolTimeFollower(word string) bool {
 func wantsTime(text string) (zone string, ok bool) {
 	norm := toolNormalizeWords(text)
 	padded := " " + norm + " "
-	for _, p := range toolTimePhrases() {
-		rest := padded
-		for {
-			at := strings.Index(rest, " "+p+" ")
-			if at < 0 {
-				break
-			}
-			rest = rest[at+len(p)+1:]
-			next, _, _ := strings.Cut(strings.TrimPrefix(rest, " "), " ")
-			if toolTimeFollower(next) {
-				ok = true
-				break
-			}
-		}
-		if ok {
-			break
-		}
+	ok = toolHasTimePhrase(padded)
+	if !ok && !strings.HasPrefix(padded, " time in ") && !strings.HasPrefix(padded, " the time in ") {
+		return "", false
 	}
 	zone = toolZoneInText(text, padded)
-	if !ok && zone != "" {
-		// A bare "time in Tokyo?" or "the time in Paris".
-		ok = strings.HasPrefix(padded, " time in ") || strings.HasPrefix(padded, " the time in ")
-	}
-	if !ok {
+	if !ok && zone == "" {
+		// A bare "time in Tokyo?" or "the time in Paris" needs a place.
 		return "", false
 	}
 	return zone, true
+}
+
+// toolTimeWords are words of which every time phrase holds at least one:
+// a message with none of them is not asking for the time.
+var toolTimeWords = toolPadWords([]string{"time", "date", "day", "today", "todays", "year", "month"})
+
+// toolHasTimePhrase reports whether padded (normalised words with a space
+// before and after) holds a time phrase followed by a word that keeps it a
+// question about the time.
+func toolHasTimePhrase(padded string) bool {
+	if !slices.ContainsFunc(toolTimeWords, func(w string) bool { return strings.Contains(padded, w) }) {
+		return false
+	}
+	for _, p := range toolTimePhraseTable {
+		rest := padded
+		for {
+			at := strings.Index(rest, p)
+			if at < 0 {
+				break
+			}
+			rest = rest[at+len(p)-1:]
+			next, _, _ := strings.Cut(strings.TrimPrefix(rest, " "), " ")
+			if toolTimeFollower(next) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // toolZoneInText finds a zone in a message: first a literal IANA name among
@@ -259,8 +293,8 @@ func toolZoneInText(text, padded string) string {
 		}
 	}
 	best, zone := "", ""
-	for _, c := range toolCityZoneTable {
-		if len(c.place) > len(best) && strings.Contains(padded, " "+c.place+" ") {
+	for i, c := range toolCityZoneTable {
+		if len(c.place) > len(best) && strings.Contains(padded, toolCityPadded[i]) {
 			best, zone = c.place, c.zone
 		}
 	}
