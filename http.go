@@ -123,6 +123,9 @@ func retryAfterSeconds(d time.Duration) int64 {
 	return s
 }
 
+// jsonHeaderKeys are the headers of every JSON answer, in canonical form.
+var jsonHeaderKeys = [...]string{"Content-Type", "Content-Length", "X-Content-Type-Options"}
+
 // encode writes v as JSON with status. The header is set before WriteHeader.
 func encode(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
@@ -130,9 +133,7 @@ func encode(w http.ResponseWriter, status int, v any) {
 		status, body = 500, []byte(`{"error":{"type":"internal","message":"internal error","trace_id":""}}`)
 	}
 	body = append(body, '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setHeaders(w.Header(), jsonHeaderKeys[:], "application/json; charset=utf-8", strconv.Itoa(len(body)), "nosniff")
 	w.WriteHeader(status)
 	w.Write(body)
 }
@@ -222,7 +223,7 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 		}
 		r = r.WithContext(ctx)
 		rec := &responseRecorder{ResponseWriter: w}
-		rec.Header().Set("traceparent", ri.trace.Traceparent())
+		rec.Header()["Traceparent"] = []string{ri.trace.Traceparent()}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,21 +21,56 @@ import (
 // structured-field lists of one item (name is reduced to printable ASCII and
 // quoted). Call it before WriteHeader: these are header fields, never trailers.
 func setRateLimitHeaders(h http.Header, name string, d Decision) {
-	item := rlSFString(name)
-	policy := item + ";q=" + strconv.Itoa(d.Limit)
-	if d.Window > 0 {
-		policy += ";w=" + strconv.FormatInt(rlCeilSeconds(d.Window), 10)
-	}
+	item, policy := rlPolicy(name, d)
 	t := rlCeilSeconds(d.Reset)
 	ts := strconv.FormatInt(t, 10)
 	remaining := strconv.Itoa(max(d.Remaining, 0))
-	h.Set("RateLimit-Policy", policy)
-	h.Set("RateLimit", item+";r="+remaining+";t="+ts)
-	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("X-RateLimit-Remaining", remaining)
-	h.Set("X-RateLimit-Reset", ts)
+	// Canonical keys set directly, with one backing array for the values:
+	// Header.Set would canonicalise and allocate for each of them.
+	setHeaders(h, rlHeaderKeys[:], policy, item+";r="+remaining+";t="+ts, strconv.Itoa(d.Limit), remaining, ts)
 	if !d.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(rlRetryAfterSeconds(d.RetryAfter, t), 10))
+		h["Retry-After"] = []string{strconv.FormatInt(rlRetryAfterSeconds(d.RetryAfter, t), 10)}
+	}
+}
+
+// rlHeaderKeys are the canonical forms of the headers setRateLimitHeaders writes.
+var rlHeaderKeys = [...]string{"Ratelimit-Policy", "Ratelimit", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"}
+
+// rlPolicyCache remembers the last RateLimit-Policy value built: a bucket's
+// name, size and window change only with the configuration.
+var rlPolicyCache atomic.Pointer[rlPolicyEntry]
+
+type rlPolicyEntry struct {
+	name   string
+	limit  int
+	window time.Duration
+	item   string // rlSFString(name)
+	policy string
+}
+
+// rlPolicy returns the bucket's name as an sf-string and the RateLimit-Policy
+// value `<item>;q=<limit>[;w=<secs>]`.
+func rlPolicy(name string, d Decision) (item, policy string) {
+	if e := rlPolicyCache.Load(); e != nil && e.name == name && e.limit == d.Limit && e.window == d.Window {
+		return e.item, e.policy
+	}
+	item = rlSFString(name)
+	policy = item + ";q=" + strconv.Itoa(d.Limit)
+	if d.Window > 0 {
+		policy += ";w=" + strconv.FormatInt(rlCeilSeconds(d.Window), 10)
+	}
+	rlPolicyCache.Store(&rlPolicyEntry{name: name, limit: d.Limit, window: d.Window, item: item, policy: policy})
+	return item, policy
+}
+
+// setHeaders sets each of keys, which must be in canonical form
+// (textproto.CanonicalMIMEHeaderKey), to the value at the same index, with one
+// allocation for all the value slices.
+func setHeaders(h http.Header, keys []string, values ...string) {
+	vs := make([]string, len(values))
+	copy(vs, values)
+	for i, k := range keys {
+		h[k] = vs[i : i+1 : i+1]
 	}
 }
 
