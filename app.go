@@ -107,7 +107,7 @@ func newApp(cfg *Config, logger *slog.Logger, now func() time.Time) (*app, error
 		logger.Warn("authentication is off: anyone who reaches the API may chat, and the admin listener must stay private")
 	}
 	a.cors = newCORS(cfg.Server.CORSAllowedOrigins)
-	a.detector = newInjectionDetector()
+	a.detector = sharedDetector()
 	a.monitor = newSecurityMonitor(MonitorSettings{
 		Enabled: cfg.Security.Enabled, BruteForceThreshold: cfg.Security.BruteForceThreshold,
 		BruteForceWindow: seconds(cfg.Security.BruteForceWindowSeconds), RateLimitThreshold: cfg.Security.RateLimitThreshold,

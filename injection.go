@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"strings"
+	"sync"
 )
 
 // injectionThreshold is the score at or above which a message is an injection.
@@ -30,14 +32,16 @@ type InjectionVerdict struct {
 // adds its weight; weights combine as independent evidence
 // (1 - Π(1 - w)), one per rule group, so the score stays in [0, 1].
 //
-// Build it once with newInjectionDetector; all regular expressions are
-// compiled there. A detector is immutable and safe for concurrent use.
+// Build it once with newInjectionDetector (the service shares
+// sharedDetector); each rule's regular expressions are compiled the first
+// time a message reaches them. A detector is immutable and safe for
+// concurrent use.
 // Scanning costs time linear in the message length.
 type InjectionDetector struct {
 	opts   normOptions
 	rules  []injRule
 	groups int
-	index  injIndex // heads of the rules, plain and ROT13 (see injHeads)
+	index  injIndex // heads of the rules (see injHeads); ROT13 text is decoded to look them up
 	// prefixRules are rules whose first token is only known by a prefix.
 	prefixRules []injPrefixRule
 	// blobIndex maps the first bytes (up to four) of every rule's first
@@ -54,17 +58,37 @@ type InjectionDetector struct {
 	ruleTags, ruleInWordInvisible, ruleInvisible, ruleHomoglyph, ruleEncoded int
 }
 
-// injRule is a compiled rule; re is nil for rules matched by code.
+// injRule is a rule; re is nil for rules matched by code.
+//
+// Its regular expressions are compiled on first use: most rules never get
+// past the head index and the third-token check on ordinary traffic, and
+// compiling all of them up front took most of the detector's start-up time
+// and memory.
 type injRule struct {
 	signal  string
-	lexicon bool           // counts towards its group's vocabulary density
-	unless  *regexp.Regexp // when it matches at the same token, the rule does not fire
+	lexicon bool // counts towards its group's vocabulary density
 	group   int
 	weight  float64
-	re      *regexp.Regexp  // anchored at a token of the token view
 	third   map[string]bool // the words the third token can be; nil: any
-	compact *regexp.Regexp  // the same, for spaced-out letters joined without spaces
+	re      *injLazyRegexp  // anchored at a token of the token view
+	compact *injLazyRegexp  // the same, for spaced-out letters joined without spaces
+	unless  *injLazyRegexp  // when it matches at the same token, the rule does not fire; nil: none
 }
+
+// injLazyRegexp is a regular expression compiled the first time it is used.
+// The rule table is part of the program: TestInjectionRulesCompile compiles
+// every expression, so the compilation cannot fail in use.
+type injLazyRegexp struct {
+	expr string
+	re   func() *regexp.Regexp
+}
+
+func injLazy(expr string) *injLazyRegexp {
+	return &injLazyRegexp{expr: expr, re: sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })}
+}
+
+// MatchString reports whether the expression matches s.
+func (l *injLazyRegexp) MatchString(s string) bool { return l.re().MatchString(s) }
 
 // Scan tuning constants.
 const (
@@ -81,6 +105,11 @@ const (
 	injPlain   uint8 = 1
 	injDecoded uint8 = 2
 )
+
+// sharedDetector is the process's detector, built on first use (a detector
+// is immutable and depends on no configuration). serve starts building it
+// before it reads its configuration, so that the build overlaps start-up.
+var sharedDetector = sync.OnceValue(newInjectionDetector)
 
 // newInjectionDetector compiles the rule table into a ready detector.
 func newInjectionDetector() *InjectionDetector {
@@ -145,22 +174,20 @@ func injCompile(s injRuleSpec, group int) (injRule, injHeadSet, error) {
 	pattern := strings.TrimSuffix(s.pattern, `\b`)
 	compact := strings.ReplaceAll(strings.ReplaceAll(pattern, `\b`, ""), " ", " ?")
 	r := injRule{signal: s.signal, lexicon: s.lexicon, group: group, weight: s.weight}
-	var err error
-	if r.re, err = regexp.Compile(`^` + pattern + `(?: |$)`); err != nil {
-		return r, injHeadSet{}, fmt.Errorf("compile: %w", err)
-	}
-	if r.compact, err = regexp.Compile(`^` + compact); err != nil {
-		return r, injHeadSet{}, fmt.Errorf("compile compact form: %w", err)
-	}
+	r.re = injLazy(`^` + pattern + `(?: |$)`)
+	r.compact = injLazy(`^` + compact)
 	if s.unless != "" {
-		if r.unless, err = regexp.Compile(`^` + strings.TrimSuffix(s.unless, `\b`) + `(?: |$)`); err != nil {
-			return r, injHeadSet{}, fmt.Errorf("compile exception: %w", err)
-		}
+		r.unless = injLazy(`^` + strings.TrimSuffix(s.unless, `\b`) + `(?: |$)`)
 	}
-	if r.third, err = injTokenSet(pattern, 2); err != nil {
+	parsed, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return r, injHeadSet{}, fmt.Errorf("parse %q: %w", pattern, err)
+	}
+	parsed = parsed.Simplify()
+	if r.third, err = injTokenSet(pattern, parsed, 2); err != nil {
 		return r, injHeadSet{}, err
 	}
-	heads, err := injHeads(pattern)
+	heads, err := injHeads(pattern, parsed)
 	return r, heads, err
 }
 
@@ -170,20 +197,15 @@ type injPrefixRule struct {
 	id int
 }
 
-// indexHeads records where rule id can start.
+// indexHeads records where rule id can start. The index holds the plain
+// heads only: scanView finds ROT13-encoded ones by decoding the token.
 func (d *InjectionDetector) indexHeads(id int, h injHeadSet) {
-	for _, rot := range []bool{false, true} {
-		conv := func(s string) string { return s }
-		if rot {
-			conv = normROT13
-		}
-		for _, p := range h.pairs {
-			d.index.add(conv(p), id, rot)
-			d.index.markPairs(conv(p))
-		}
-		for _, s := range h.singles {
-			d.index.add(conv(s), id, rot)
-		}
+	for _, p := range h.pairs {
+		d.index.add(p, id)
+		d.index.markPairs(p)
+	}
+	for _, s := range h.singles {
+		d.index.add(s, id)
 	}
 	for _, p := range h.prefixes {
 		d.prefixRules = append(d.prefixRules, injPrefixRule{p: p, id: id})
@@ -287,17 +309,14 @@ func (d *InjectionDetector) scanView(st *injState, v string, origin uint8, rot b
 		}
 		if e := d.index[tok]; e != nil {
 			d.try(st, v, i, e.ids, origin, false)
-			if rot {
-				d.try(st, v, i, e.rotIDs, injDecoded, true)
-			}
 			if e.pairs && end < len(v) {
 				if p := d.index[v[i:injTokenEnd(v, end+1)]]; p != nil {
 					d.try(st, v, i, p.ids, origin, false)
-					if rot {
-						d.try(st, v, i, p.rotIDs, injDecoded, true)
-					}
 				}
 			}
+		}
+		if rot {
+			d.scanROT13(st, v, i, end)
 		}
 		for _, pr := range d.prefixRules {
 			if strings.HasPrefix(tok, pr.p) {
@@ -306,6 +325,49 @@ func (d *InjectionDetector) scanView(st *injState, v string, origin uint8, rot b
 		}
 		i = end + 1
 	}
+}
+
+// scanROT13 matches the rules whose heads are the ROT13 decoding of the
+// token v[i:end] (and of the pair it starts). Tokens longer than any head
+// are skipped without decoding.
+func (d *InjectionDetector) scanROT13(st *injState, v string, i, end int) {
+	var buf [injMaxHead]byte
+	if end-i > len(buf) {
+		return
+	}
+	e := d.index[string(injROT13Into(buf[:0], v[i:end]))]
+	if e == nil {
+		return
+	}
+	d.try(st, v, i, e.ids, injDecoded, true)
+	if e.pairs && end < len(v) {
+		pairEnd := injTokenEnd(v, end+1)
+		if pairEnd-i > len(buf) {
+			return
+		}
+		if p := d.index[string(injROT13Into(buf[:0], v[i:pairEnd]))]; p != nil {
+			d.try(st, v, i, p.ids, injDecoded, true)
+		}
+	}
+}
+
+// injMaxHead bounds the heads (one token or a pair) looked up in ROT13:
+// longer text cannot be a head (TestInjectionHeadsFitROT13Buffer).
+const injMaxHead = 64
+
+// injROT13Into appends the ROT13 form of s to b.
+func injROT13Into(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			c = 'a' + (c-'a'+13)%26
+		case c >= 'A' && c <= 'Z':
+			c = 'A' + (c-'A'+13)%26
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // injThirdToken returns the third token of v from i on, or "" if none.

@@ -74,12 +74,8 @@ const (
 )
 
 // injHeads enumerates the heads of pattern, which must parse as RE2 syntax.
-func injHeads(pattern string) (injHeadSet, error) {
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		return injHeadSet{}, fmt.Errorf("parse %q: %w", pattern, err)
-	}
-	parts, err := injWalker{k: -1, done: make(map[injPart]bool)}.run(re.Simplify())
+func injHeads(pattern string, re *syntax.Regexp) (injHeadSet, error) {
+	parts, err := injWalker{k: -1, done: make(map[injPart]bool)}.run(re)
 	if err != nil {
 		return injHeadSet{}, fmt.Errorf("heads of %q: %w", pattern, err)
 	}
@@ -253,12 +249,8 @@ func (w injWalker) append(p injPart, r rune) injPart {
 // injTokenSet returns the words pattern can have as its k-th token (counting
 // from 0). It returns nil when that token is not a fixed word: a wildcard can
 // reach it or a match can end before it.
-func injTokenSet(pattern string, k int) (map[string]bool, error) {
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		return nil, fmt.Errorf("parse %q: %w", pattern, err)
-	}
-	parts, err := injWalker{k: k, done: make(map[injPart]bool)}.run(re.Simplify())
+func injTokenSet(pattern string, re *syntax.Regexp, k int) (map[string]bool, error) {
+	parts, err := injWalker{k: k, done: make(map[injPart]bool)}.run(re)
 	if err != nil {
 		return nil, fmt.Errorf("token %d of %q: %w", k, pattern, err)
 	}
@@ -281,27 +273,22 @@ func injWildcard(p injPart) injPart {
 }
 
 // injIndexEntry lists the rules that can start at one token (by ids) or at
-// one pair of tokens, plain or ROT13-encoded.
+// one pair of tokens.
 type injIndexEntry struct {
-	ids    []int // rules that may match from this token on
-	rotIDs []int // the same for the ROT13 reading of this token
-	pairs  bool  // some rule needs this token followed by a specific one
+	ids   []int // rules that may match from this token on
+	pairs bool  // some rule needs this token followed by a specific one
 }
 
 // injIndex maps tokens and "tok1 tok2" pairs to the rules they can start.
 type injIndex map[string]*injIndexEntry
 
-func (x injIndex) add(key string, id int, rot bool) {
+func (x injIndex) add(key string, id int) {
 	e := x[key]
 	if e == nil {
 		e = &injIndexEntry{}
 		x[key] = e
 	}
-	if rot {
-		e.rotIDs = injAppendUnique(e.rotIDs, id)
-	} else {
-		e.ids = injAppendUnique(e.ids, id)
-	}
+	e.ids = injAppendUnique(e.ids, id)
 }
 
 // markPairs flags the first token of key as starting some pair.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -271,5 +272,45 @@ func TestRunScanWriteError(t *testing.T) {
 	err := runScan(strings.NewReader(`{"text":"hi"}`+"\n"), injFailWriter{})
 	if err == nil {
 		t.Fatal("runScan with a failing writer = nil error; want an error")
+	}
+}
+
+// TestInjectionRulesCompile compiles every rule's expressions, which the
+// detector otherwise compiles on first use: a rule that does not compile is
+// caught here, not by the first message that reaches it.
+func TestInjectionRulesCompile(t *testing.T) {
+	d := newInjectionDetector()
+	n := 0
+	for _, r := range d.rules {
+		for _, l := range []*injLazyRegexp{r.re, r.compact, r.unless} {
+			if l == nil {
+				continue
+			}
+			if _, err := regexp.Compile(l.expr); err != nil {
+				t.Errorf("rule %s: %v", r.signal, err)
+			}
+			n++
+		}
+	}
+	if n < 100 {
+		t.Errorf("compiled %d expressions; the rule table should hold more", n)
+	}
+	if sharedDetector() != sharedDetector() {
+		t.Error("sharedDetector built more than one detector")
+	}
+}
+
+// TestInjectionHeadsFitROT13Buffer: scanROT13 decodes a token (or pair) into
+// an injMaxHead-byte buffer and skips longer ones, which is sound only while
+// no head is longer than that.
+func TestInjectionHeadsFitROT13Buffer(t *testing.T) {
+	d := newInjectionDetector()
+	if len(d.index) == 0 {
+		t.Fatal("empty head index")
+	}
+	for k := range d.index {
+		if len(k) > injMaxHead {
+			t.Errorf("head %q is %d bytes, more than injMaxHead (%d)", k, len(k), injMaxHead)
+		}
 	}
 }
