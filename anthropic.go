@@ -34,13 +34,13 @@ type AnthropicClient struct {
 
 // newAnthropicClient returns a client for baseURL ("" → the public API; the
 // URL is the root without /v1, a trailing slash is tolerated) using apiKey
-// as x-api-key. A nil hc means newLLMHTTPClient().
+// as x-api-key. A nil hc means newLLMHTTPClient(0).
 func newAnthropicClient(baseURL, apiKey string, hc *http.Client) *AnthropicClient {
 	if baseURL == "" {
 		baseURL = anthDefaultBaseURL
 	}
 	if hc == nil {
-		hc = newLLMHTTPClient()
+		hc = newLLMHTTPClient(0)
 	}
 	return &AnthropicClient{baseURL: baseURL, apiKey: apiKey, hc: hc, now: time.Now}
 }

@@ -42,12 +42,12 @@ func newProvider(cfg *Config, logger *slog.Logger) (Provider, string) {
 	model := cfg.LLM.Model
 	switch cfg.ResolvedProvider() {
 	case "anthropic":
-		return newAnthropicClient(cfg.LLM.BaseURL, cfg.AnthropicAPIKey, newLLMHTTPClient()), model
+		return newAnthropicClient(cfg.LLM.BaseURL, cfg.AnthropicAPIKey, newLLMHTTPClient(cfg.Resilience.LLMMaxConcurrent)), model
 	case "openai":
 		if model == defaultConfig().LLM.Model {
 			model = defaultOpenAIModel
 		}
-		return newOpenAIClient(cfg.LLM.BaseURL, cfg.OpenAIAPIKey, newLLMHTTPClient()), model
+		return newOpenAIClient(cfg.LLM.BaseURL, cfg.OpenAIAPIKey, newLLMHTTPClient(cfg.Resilience.LLMMaxConcurrent)), model
 	default:
 		if cfg.LLM.Provider == "auto" {
 			logger.Warn("no ANTHROPIC_API_KEY, OPENAI_API_KEY or llm.base_url: using the embedded offline model")

@@ -33,18 +33,23 @@ const (
 	sseInvalidResponse = "invalid_response"
 )
 
-// newLLMHTTPClient returns the HTTP client shared by the provider clients.
+// newLLMHTTPClient returns the HTTP client shared by the provider clients,
+// sized for maxConcurrent calls in flight (resilience.llm_max_concurrent;
+// <= 0 means its default).
 // It has no overall Timeout: a streamed answer may legitimately run for
 // minutes, so each call's context (the resilience timeout) governs instead.
 // The client is safe for concurrent use.
-func newLLMHTTPClient() *http.Client {
+func newLLMHTTPClient(maxConcurrent int) *http.Client {
+	if maxConcurrent <= 0 {
+		maxConcurrent = defaultConfig().Resilience.LLMMaxConcurrent
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	// Every LLM call goes to one or two hosts; the default of 2 idle
-	// connections per host would make most of up to llm_max_concurrent
-	// (256) parallel calls open a fresh TCP+TLS connection and then close
-	// it again.
-	t.MaxIdleConnsPerHost = 256
-	t.MaxIdleConns = 512
+	// Every LLM call goes to one or two hosts; with the default of 2 idle
+	// connections per host, most of up to llm_max_concurrent parallel calls
+	// would open a fresh TCP+TLS connection and close it again afterwards.
+	// Keeping as many idle as may be in flight lets every call reuse one.
+	t.MaxIdleConnsPerHost = maxConcurrent
+	t.MaxIdleConns = 2 * maxConcurrent
 	// Keep idle connections long enough to be reused between chat turns,
 	// but drop them before typical provider/LB idle cut-offs.
 	t.IdleConnTimeout = 90 * time.Second

@@ -376,7 +376,10 @@ func TestSSERetryAfter(t *testing.T) {
 }
 
 func TestNewLLMHTTPClient(t *testing.T) {
-	c := newLLMHTTPClient()
+	if tr := newLLMHTTPClient(4096).Transport.(*http.Transport); tr.MaxIdleConnsPerHost != 4096 || tr.MaxIdleConns != 8192 {
+		t.Errorf("sized for 4096 calls: idle per host %d, idle %d; want 4096, 8192", tr.MaxIdleConnsPerHost, tr.MaxIdleConns)
+	}
+	c := newLLMHTTPClient(0)
 	if c.Timeout != 0 {
 		t.Errorf("Timeout = %v; want 0 (per-call contexts govern)", c.Timeout)
 	}

@@ -39,13 +39,13 @@ type OpenAIClient struct {
 
 // newOpenAIClient returns a client for baseURL ("" → the public API; the URL
 // includes /v1, a trailing slash is tolerated). apiKey "" sends no
-// Authorization header (local servers). A nil hc means newLLMHTTPClient().
+// Authorization header (local servers). A nil hc means newLLMHTTPClient(0).
 func newOpenAIClient(baseURL, apiKey string, hc *http.Client) *OpenAIClient {
 	if baseURL == "" {
 		baseURL = oaiDefaultBaseURL
 	}
 	if hc == nil {
-		hc = newLLMHTTPClient()
+		hc = newLLMHTTPClient(0)
 	}
 	field := "max_tokens"
 	if u, err := url.Parse(baseURL); err == nil && strings.EqualFold(u.Hostname(), "api.openai.com") {
