@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,31 @@ type OpenAIClient struct {
 	// max_completion_tokens (max_tokens is deprecated and refused by its
 	// reasoning models); compatible servers know max_tokens.
 	maxTokensField string
+	// tools caches the encoding of the last tool list sent: the agent passes
+	// the same specs on every call, and encoding their schemas (which
+	// encoding/json validates and compacts) was a large part of each request.
+	tools atomic.Pointer[oaiToolsJSON]
+}
+
+// oaiToolsJSON is the encoded "tools" array of one []ToolSpec.
+type oaiToolsJSON struct {
+	first *ToolSpec // &specs[0]: the same backing array means the same list
+	n     int
+	json  json.RawMessage
+}
+
+// oaiRequest is the Chat Completions request body.
+type oaiRequest struct {
+	Model               string          `json:"model"`
+	Messages            []oaiMessage    `json:"messages"`
+	Temperature         float64         `json:"temperature"`
+	MaxTokens           int             `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int             `json:"max_completion_tokens,omitempty"`
+	Tools               json.RawMessage `json:"tools,omitempty"`
+	Stream              bool            `json:"stream,omitempty"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options,omitempty"`
 }
 
 // newOpenAIClient returns a client for baseURL ("" → the public API; the URL
@@ -131,7 +157,7 @@ func oaiParseError(body []byte) (typ, msg, requestID string, ok bool) {
 }
 
 // buildRequest translates req to the wire form as a JSON object.
-func (c *OpenAIClient) buildRequest(req *LLMRequest, stream bool) (map[string]any, error) {
+func (c *OpenAIClient) buildRequest(req *LLMRequest, stream bool) (*oaiRequest, error) {
 	msgs := []oaiMessage{}
 	if req.System != "" {
 		msgs = append(msgs, oaiMessage{Role: "system", Content: &req.System})
@@ -165,33 +191,53 @@ func (c *OpenAIClient) buildRequest(req *LLMRequest, stream bool) (map[string]an
 			return nil, fmt.Errorf("openai: message %d: unknown role %q", i, m.Role)
 		}
 	}
-	body := map[string]any{
-		"model":       req.Model,
-		"messages":    msgs,
-		"temperature": req.Temperature,
-	}
+	body := &oaiRequest{Model: req.Model, Messages: msgs, Temperature: req.Temperature}
 	if req.MaxTokens > 0 {
-		body[c.maxTokensField] = req.MaxTokens
+		if c.maxTokensField == "max_tokens" {
+			body.MaxTokens = req.MaxTokens
+		} else {
+			body.MaxCompletionTokens = req.MaxTokens
+		}
 	}
 	if len(req.Tools) > 0 {
-		tools := make([]oaiTool, 0, len(req.Tools))
-		for _, t := range req.Tools {
-			var w oaiTool
-			w.Type = "function"
-			w.Function.Name, w.Function.Description = t.Name, t.Description
-			w.Function.Parameters = t.InputSchema
-			if len(bytes.TrimSpace(w.Function.Parameters)) == 0 {
-				w.Function.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
-			}
-			tools = append(tools, w)
+		tools, err := c.encodeTools(req.Tools)
+		if err != nil {
+			return nil, err
 		}
-		body["tools"] = tools
+		body.Tools = tools
 	}
 	if stream {
-		body["stream"] = true
-		body["stream_options"] = map[string]bool{"include_usage": true}
+		body.Stream = true
+		body.StreamOptions = &struct {
+			IncludeUsage bool `json:"include_usage"`
+		}{IncludeUsage: true}
 	}
 	return body, nil
+}
+
+// encodeTools returns the "tools" array for specs, from the cache when
+// specs is the list encoded last time.
+func (c *OpenAIClient) encodeTools(specs []ToolSpec) (json.RawMessage, error) {
+	if e := c.tools.Load(); e != nil && e.first == &specs[0] && e.n == len(specs) {
+		return e.json, nil
+	}
+	tools := make([]oaiTool, 0, len(specs))
+	for _, t := range specs {
+		var w oaiTool
+		w.Type = "function"
+		w.Function.Name, w.Function.Description = t.Name, t.Description
+		w.Function.Parameters = t.InputSchema
+		if len(bytes.TrimSpace(w.Function.Parameters)) == 0 {
+			w.Function.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		tools = append(tools, w)
+	}
+	enc, err := json.Marshal(tools)
+	if err != nil {
+		return nil, fmt.Errorf("openai: encode tools: %w", err)
+	}
+	c.tools.Store(&oaiToolsJSON{first: &specs[0], n: len(specs), json: enc})
+	return enc, nil
 }
 
 // send posts req and returns the 2xx response (body open) or the error.

@@ -461,3 +461,36 @@ func TestOpenAIStreamWrongContentType(t *testing.T) {
 		t.Errorf("error = %v; want invalid_response", err)
 	}
 }
+
+// TestOpenAIToolsEncodingCache: the tools array is encoded once per spec list
+// and a different list is encoded afresh.
+func TestOpenAIToolsEncodingCache(t *testing.T) {
+	c := newOpenAIClient("http://127.0.0.1:1/v1", "", nil)
+	a := []ToolSpec{{Name: "calculator", Description: "math", InputSchema: json.RawMessage(`{"type":"object"}`)}}
+	b := []ToolSpec{{Name: "current_time", InputSchema: json.RawMessage(` `)}}
+	encode := func(specs []ToolSpec) string {
+		t.Helper()
+		body, err := c.buildRequest(&LLMRequest{Model: "m", Tools: specs}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	first := encode(a)
+	if !strings.Contains(first, `"tools":[{"type":"function","function":{"name":"calculator","description":"math","parameters":{"type":"object"}}}]`) {
+		t.Fatalf("first encoding: %s", first)
+	}
+	if again := encode(a); again != first {
+		t.Errorf("same specs encoded differently:\n%s\n%s", first, again)
+	}
+	if other := encode(b); !strings.Contains(other, `"name":"current_time","parameters":{"type":"object","properties":{}}`) || strings.Contains(other, "calculator") {
+		t.Errorf("another spec list got the cached tools: %s", other)
+	}
+	if none := encode(nil); strings.Contains(none, "tools") {
+		t.Errorf("no tools still sent a tools field: %s", none)
+	}
+}
