@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"regexp/syntax"
 	"strings"
+	"unicode/utf8"
 )
 
 // The detector does not run every rule at every token: that would cost
@@ -127,10 +129,7 @@ func (w injWalker) walk(re *syntax.Regexp, in map[injPart]bool) (map[injPart]boo
 		return out, nil
 	case syntax.OpLiteral:
 		for p := range in {
-			for _, r := range re.Rune {
-				p = w.append(p, r)
-			}
-			w.put(out, p)
+			w.put(out, w.appendLiteral(p, re.Rune))
 		}
 		return out, nil
 	case syntax.OpCharClass:
@@ -243,6 +242,38 @@ func (w injWalker) append(p injPart, r rune) injPart {
 	case p.n == w.k:
 		p.s += string(r)
 	}
+	return p
+}
+
+// appendLiteral is append for each rune of a literal in turn, building the
+// new string once instead of once per rune.
+func (w injWalker) appendLiteral(p injPart, runes []rune) injPart {
+	if p.st != injOpen {
+		return p
+	}
+	b := []byte(p.s)
+	for _, r := range runes {
+		if p.st != injOpen {
+			break
+		}
+		if w.k < 0 {
+			if r == ' ' && bytes.IndexByte(b, ' ') >= 0 {
+				p.st = injClosed
+				break
+			}
+			b = utf8.AppendRune(b, r)
+			continue
+		}
+		switch {
+		case r == ' ' && p.n == w.k:
+			p.st = injClosed
+		case r == ' ':
+			p.n++
+		case p.n == w.k:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	p.s = string(b)
 	return p
 }
 
