@@ -30,6 +30,7 @@ type AnthropicClient struct {
 	apiKey  string
 	hc      *http.Client
 	now     func() time.Time // reads the clock for Retry-After HTTP-dates
+	tools   sseToolsCache
 }
 
 // newAnthropicClient returns a client for baseURL ("" → the public API; the
@@ -55,7 +56,6 @@ type anthRequest struct {
 	Temperature float64       `json:"temperature"`
 	System      string        `json:"system,omitempty"`
 	Messages    []anthMessage `json:"messages"`
-	Tools       []anthTool    `json:"tools,omitempty"`
 	Stream      bool          `json:"stream,omitempty"`
 }
 
@@ -195,14 +195,16 @@ func anthBuildRequest(req *LLMRequest, stream bool) (*anthRequest, error) {
 		}
 		w.Messages = append(w.Messages, anthMessage{Role: role, Content: blocks})
 	}
-	for _, t := range req.Tools {
-		schema := t.InputSchema
-		if len(bytes.TrimSpace(schema)) == 0 {
-			schema = json.RawMessage(`{"type":"object"}`)
-		}
-		w.Tools = append(w.Tools, anthTool{Name: t.Name, Description: t.Description, InputSchema: schema})
-	}
 	return w, nil
+}
+
+// anthWireTool is a tool spec as the Messages API takes it.
+func anthWireTool(t ToolSpec) any {
+	schema := t.InputSchema
+	if len(bytes.TrimSpace(schema)) == 0 {
+		schema = json.RawMessage(`{"type":"object"}`)
+	}
+	return anthTool{Name: t.Name, Description: t.Description, InputSchema: schema}
 }
 
 // anthInput returns a tool_use input: the call's JSON object, or {} when
@@ -227,7 +229,11 @@ func (c *AnthropicClient) send(ctx context.Context, req *LLMRequest, stream bool
 	if err != nil {
 		return nil, err
 	}
-	hr, err := sseNewRequest(ctx, c.Name(), sseJoinURL(c.baseURL, "/v1/messages"), w, req.Header)
+	tools, err := c.tools.encode(c.Name(), req.Tools, anthWireTool)
+	if err != nil {
+		return nil, err
+	}
+	hr, err := sseNewRequest(ctx, c.Name(), sseJoinURL(c.baseURL, "/v1/messages"), w, tools, req.Header)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -178,16 +179,27 @@ func sseCloneResponse(r *LLMResponse) *LLMResponse {
 	return &c
 }
 
-// sseStatusError builds the error for a non-2xx answer. parse extracts the
-// provider's error type, message and (optionally) request id from the body;
-// ok false means the body was not the provider's error shape. The body is
-// read (bounded) and closed by the caller.
-// sseNewRequest encodes payload as the JSON body of a POST to url and sets
-// the caller's propagated headers (traceparent…) on it.
-func sseNewRequest(ctx context.Context, provider, url string, payload any, header map[string]string) (*http.Request, error) {
+// sseNewRequest encodes payload as the JSON body of a POST to url, with
+// tools (an encoded JSON array, or nil for none) spliced in as its "tools"
+// member, and sets the extra headers.
+//
+// The tools arrive encoded because they are the same on every call: as a
+// json.RawMessage field they would be validated and compacted again by
+// encoding/json each time, which cost more than the rest of the body.
+func sseNewRequest(ctx context.Context, provider, url string, payload any, tools []byte, header map[string]string) (*http.Request, error) {
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode request: %w", provider, err)
+	}
+	if len(tools) > 0 {
+		if len(body) < 2 || body[len(body)-1] != '}' {
+			return nil, fmt.Errorf("%s: encode request: body is not a JSON object", provider)
+		}
+		sep := ","
+		if len(body) == 2 {
+			sep = ""
+		}
+		body = append(append(append(append(body[:len(body)-1], sep...), `"tools":`...), tools...), '}')
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -197,6 +209,40 @@ func sseNewRequest(ctx context.Context, provider, url string, payload any, heade
 		hr.Header.Set(k, v)
 	}
 	return hr, nil
+}
+
+// sseToolsCache remembers the encoded tools array of the last tool list a
+// client sent: the agent passes the same specs (one backing array, never
+// modified) on every call. Safe for concurrent use.
+type sseToolsCache struct {
+	last atomic.Pointer[sseToolsEntry]
+}
+
+type sseToolsEntry struct {
+	first *ToolSpec // &specs[0]: the same backing array means the same list
+	n     int
+	json  []byte
+}
+
+// encode returns the JSON array of wire(spec) for each spec (nil for no
+// specs), from the cache when specs is the list encoded last time.
+func (c *sseToolsCache) encode(provider string, specs []ToolSpec, wire func(ToolSpec) any) ([]byte, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	if e := c.last.Load(); e != nil && e.first == &specs[0] && e.n == len(specs) {
+		return e.json, nil
+	}
+	tools := make([]any, len(specs))
+	for i, t := range specs {
+		tools[i] = wire(t)
+	}
+	enc, err := json.Marshal(tools)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode tools: %w", provider, err)
+	}
+	c.last.Store(&sseToolsEntry{first: &specs[0], n: len(specs), json: enc})
+	return enc, nil
 }
 
 // sseDo sets the headers both clients share, sends hr, and turns a

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -36,28 +35,17 @@ type OpenAIClient struct {
 	// max_completion_tokens (max_tokens is deprecated and refused by its
 	// reasoning models); compatible servers know max_tokens.
 	maxTokensField string
-	// tools caches the encoding of the last tool list sent: the agent passes
-	// the same specs on every call, and encoding their schemas (which
-	// encoding/json validates and compacts) was a large part of each request.
-	tools atomic.Pointer[oaiToolsJSON]
-}
-
-// oaiToolsJSON is the encoded "tools" array of one []ToolSpec.
-type oaiToolsJSON struct {
-	first *ToolSpec // &specs[0]: the same backing array means the same list
-	n     int
-	json  json.RawMessage
+	tools          sseToolsCache
 }
 
 // oaiRequest is the Chat Completions request body.
 type oaiRequest struct {
-	Model               string          `json:"model"`
-	Messages            []oaiMessage    `json:"messages"`
-	Temperature         float64         `json:"temperature"`
-	MaxTokens           int             `json:"max_tokens,omitempty"`
-	MaxCompletionTokens int             `json:"max_completion_tokens,omitempty"`
-	Tools               json.RawMessage `json:"tools,omitempty"`
-	Stream              bool            `json:"stream,omitempty"`
+	Model               string       `json:"model"`
+	Messages            []oaiMessage `json:"messages"`
+	Temperature         float64      `json:"temperature"`
+	MaxTokens           int          `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int          `json:"max_completion_tokens,omitempty"`
+	Stream              bool         `json:"stream,omitempty"`
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options,omitempty"`
@@ -199,13 +187,6 @@ func (c *OpenAIClient) buildRequest(req *LLMRequest, stream bool) (*oaiRequest, 
 			body.MaxCompletionTokens = req.MaxTokens
 		}
 	}
-	if len(req.Tools) > 0 {
-		tools, err := c.encodeTools(req.Tools)
-		if err != nil {
-			return nil, err
-		}
-		body.Tools = tools
-	}
 	if stream {
 		body.Stream = true
 		body.StreamOptions = &struct {
@@ -215,29 +196,16 @@ func (c *OpenAIClient) buildRequest(req *LLMRequest, stream bool) (*oaiRequest, 
 	return body, nil
 }
 
-// encodeTools returns the "tools" array for specs, from the cache when
-// specs is the list encoded last time.
-func (c *OpenAIClient) encodeTools(specs []ToolSpec) (json.RawMessage, error) {
-	if e := c.tools.Load(); e != nil && e.first == &specs[0] && e.n == len(specs) {
-		return e.json, nil
+// oaiWireTool is a tool spec as Chat Completions takes it.
+func oaiWireTool(t ToolSpec) any {
+	var w oaiTool
+	w.Type = "function"
+	w.Function.Name, w.Function.Description = t.Name, t.Description
+	w.Function.Parameters = t.InputSchema
+	if len(bytes.TrimSpace(w.Function.Parameters)) == 0 {
+		w.Function.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
 	}
-	tools := make([]oaiTool, 0, len(specs))
-	for _, t := range specs {
-		var w oaiTool
-		w.Type = "function"
-		w.Function.Name, w.Function.Description = t.Name, t.Description
-		w.Function.Parameters = t.InputSchema
-		if len(bytes.TrimSpace(w.Function.Parameters)) == 0 {
-			w.Function.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
-		}
-		tools = append(tools, w)
-	}
-	enc, err := json.Marshal(tools)
-	if err != nil {
-		return nil, fmt.Errorf("openai: encode tools: %w", err)
-	}
-	c.tools.Store(&oaiToolsJSON{first: &specs[0], n: len(specs), json: enc})
-	return enc, nil
+	return w
 }
 
 // send posts req and returns the 2xx response (body open) or the error.
@@ -246,7 +214,11 @@ func (c *OpenAIClient) send(ctx context.Context, req *LLMRequest, stream bool) (
 	if err != nil {
 		return nil, err
 	}
-	hr, err := sseNewRequest(ctx, c.Name(), sseJoinURL(c.baseURL, "/chat/completions"), w, req.Header)
+	tools, err := c.tools.encode(c.Name(), req.Tools, oaiWireTool)
+	if err != nil {
+		return nil, err
+	}
+	hr, err := sseNewRequest(ctx, c.Name(), sseJoinURL(c.baseURL, "/chat/completions"), w, tools, req.Header)
 	if err != nil {
 		return nil, err
 	}

@@ -462,35 +462,53 @@ func TestOpenAIStreamWrongContentType(t *testing.T) {
 	}
 }
 
-// TestOpenAIToolsEncodingCache: the tools array is encoded once per spec list
-// and a different list is encoded afresh.
-func TestOpenAIToolsEncodingCache(t *testing.T) {
-	c := newOpenAIClient("http://127.0.0.1:1/v1", "", nil)
-	a := []ToolSpec{{Name: "calculator", Description: "math", InputSchema: json.RawMessage(`{"type":"object"}`)}}
+// TestToolsEncodingCache: the tools array is encoded once per spec list, a
+// different list is encoded afresh, and sseNewRequest splices it into the
+// body as its "tools" member.
+func TestToolsEncodingCache(t *testing.T) {
+	var c sseToolsCache
+	a := []ToolSpec{{Name: "calculator", Description: "math", InputSchema: json.RawMessage(`{"type": "object"}`)}}
 	b := []ToolSpec{{Name: "current_time", InputSchema: json.RawMessage(` `)}}
-	encode := func(specs []ToolSpec) string {
+	calls := 0
+	wire := func(s ToolSpec) any { calls++; return oaiWireTool(s) }
+	body := func(specs []ToolSpec) string {
 		t.Helper()
-		body, err := c.buildRequest(&LLMRequest{Model: "m", Tools: specs}, false)
+		tools, err := c.encode("openai", specs, wire)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := json.Marshal(body)
+		hr, err := sseNewRequest(context.Background(), "openai", "http://127.0.0.1:1/", &oaiRequest{Model: "m"}, tools, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		out, err := io.ReadAll(hr.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(out) {
+			t.Fatalf("body is not JSON: %s", out)
 		}
 		return string(out)
 	}
-	first := encode(a)
-	if !strings.Contains(first, `"tools":[{"type":"function","function":{"name":"calculator","description":"math","parameters":{"type":"object"}}}]`) {
-		t.Fatalf("first encoding: %s", first)
+	first := body(a)
+	if want := `"tools":[{"type":"function","function":{"name":"calculator","description":"math","parameters":{"type":"object"}}}]}`; !strings.HasSuffix(first, want) {
+		t.Fatalf("body %s\nwant it to end with %s", first, want)
 	}
-	if again := encode(a); again != first {
-		t.Errorf("same specs encoded differently:\n%s\n%s", first, again)
+	if again := body(a); again != first || calls != 1 {
+		t.Errorf("same specs: encoded %d times; bodies\n%s\n%s", calls, first, again)
 	}
-	if other := encode(b); !strings.Contains(other, `"name":"current_time","parameters":{"type":"object","properties":{}}`) || strings.Contains(other, "calculator") {
+	if other := body(b); !strings.Contains(other, `"name":"current_time","parameters":{"type":"object","properties":{}}`) || strings.Contains(other, "calculator") {
 		t.Errorf("another spec list got the cached tools: %s", other)
 	}
-	if none := encode(nil); strings.Contains(none, "tools") {
+	if none := body(nil); strings.Contains(none, "tools") {
 		t.Errorf("no tools still sent a tools field: %s", none)
+	}
+	// An empty object gets no leading comma.
+	hr, err := sseNewRequest(context.Background(), "x", "http://127.0.0.1:1/", struct{}{}, []byte(`[]`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := io.ReadAll(hr.Body); string(out) != `{"tools":[]}` {
+		t.Errorf("empty payload: body %s", out)
 	}
 }
