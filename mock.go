@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -195,36 +196,38 @@ func mockHasTool(req *LLMRequest, name string) bool {
 }
 
 func mockHasWord(text string, words ...string) bool {
-	for _, f := range strings.FieldsFunc(text, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r > 127)
-	}) {
-		for _, w := range words {
-			if f == w {
-				return true
+	start := -1 // index where the current word began, or -1 between words
+	for i, r := range text {
+		if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r > 127 {
+			if start < 0 {
+				start = i
 			}
+			continue
 		}
+		if start >= 0 && slices.Contains(words, text[start:i]) {
+			return true
+		}
+		start = -1
 	}
-	return false
+	return start >= 0 && slices.Contains(words, text[start:])
 }
 
 // mockEstimateTokens approximates a tokenizer: about four bytes a token.
-func mockEstimateTokens(s string) int {
-	if s == "" {
-		return 0
-	}
-	return (len(s) + 3) / 4
-}
+func mockEstimateTokens(s string) int { return mockEstimateBytes(len(s)) }
+
+// mockEstimateBytes is mockEstimateTokens for n bytes of text.
+func mockEstimateBytes(n int) int { return (n + 3) / 4 }
 
 func mockEstimateInput(req *LLMRequest) int {
 	n := mockEstimateTokens(req.System)
 	for _, m := range req.Messages {
 		n += 4 + mockEstimateTokens(m.Content) // a few tokens of per-message framing
 		for _, c := range m.ToolCalls {
-			n += mockEstimateTokens(c.Name) + mockEstimateTokens(string(c.Input))
+			n += mockEstimateTokens(c.Name) + mockEstimateBytes(len(c.Input))
 		}
 	}
 	for _, t := range req.Tools {
-		n += mockEstimateTokens(t.Name) + mockEstimateTokens(t.Description) + mockEstimateTokens(string(t.InputSchema))
+		n += mockEstimateTokens(t.Name) + mockEstimateTokens(t.Description) + mockEstimateBytes(len(t.InputSchema))
 	}
 	return n
 }

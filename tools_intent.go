@@ -489,6 +489,32 @@ func findArithmetic(text string) (expr string, ok bool) {
 	if len(text) > 4*calcMaxExprBytes {
 		text = text[:4*calcMaxExprBytes]
 	}
+	if !toolMayHoldOperand(text) {
+		return "", false
+	}
+	return findArithmeticIn(text)
+}
+
+// toolMayHoldOperand reports whether text can hold an operand of an
+// expression: a digit, "π" or the letters "pi" (in any case). An expression
+// needs one (FuzzFindArithmetic checks the shortcut changes no answer), and
+// most chat messages have none.
+func toolMayHoldOperand(text string) bool {
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case '0' <= c && c <= '9':
+			return true
+		case (c == 'p' || c == 'P') && i+1 < len(text) && (text[i+1] == 'i' || text[i+1] == 'I'):
+			return true
+		case c >= 0x80:
+			return true // leave anything beyond ASCII to the full lexer
+		}
+	}
+	return false
+}
+
+// findArithmeticIn is findArithmetic without the operand shortcut.
+func findArithmeticIn(text string) (expr string, ok bool) {
 	raw := toolNLLex(strings.ToLower(text))
 	cue := toolNLHasMathCue(raw)
 	best := 0

@@ -105,11 +105,17 @@ func FuzzFindArithmetic(f *testing.F) {
 	for _, seed := range []string{
 		"What is 12*7?", "sqrt of 16", "2024-01-05", "what is 1,000,000 + 2", "max(1, 2", "x x x",
 		"square root of", "log2", "5 squared squared", "what is ((((1", "π times π", "1e5 plus .5",
+		"what is PI times two", "sqrt of Pi", "½ + ¾", "hello there",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		expr, ok := findArithmetic(text)
+		if len(text) <= 4*calcMaxExprBytes {
+			if fullExpr, fullOK := findArithmeticIn(text); fullExpr != expr || fullOK != ok {
+				t.Errorf("findArithmetic(%q) = %q, %v; without the operand shortcut %q, %v", text, expr, ok, fullExpr, fullOK)
+			}
+		}
 		if !ok {
 			if expr != "" {
 				t.Errorf("findArithmetic(%q) = %q, false; want empty expression", text, expr)
