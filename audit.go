@@ -345,13 +345,13 @@ func newMemoryAudit(maxEvents int, hooks AuditHooks, now func() time.Time) *Memo
 
 // Append stores events atomically in order (no other Append interleaves).
 func (m *MemoryAudit) Append(_ context.Context, events ...AuditEvent) error {
-	norm := make([]AuditEvent, len(events))
+	packed := make([]auditPacked, len(events))
 	for i, ev := range events {
 		n, err := auditNormalize(ev, m.now)
 		if err != nil {
 			return fmt.Errorf("audit append: %w: %w", ErrAuditUnavailable, err)
 		}
-		norm[i] = n
+		packed[i] = auditPack(&n)
 	}
 	evicted := 0
 	m.mu.Lock()
@@ -359,8 +359,8 @@ func (m *MemoryAudit) Append(_ context.Context, events ...AuditEvent) error {
 		m.mu.Unlock()
 		return fmt.Errorf("audit append: %w: %w", ErrAuditClosed, ErrAuditUnavailable)
 	}
-	for i := range norm {
-		if m.ring.push(&norm[i]) {
+	for _, p := range packed {
+		if m.ring.pushPacked(p) {
 			evicted++
 		}
 	}
@@ -372,8 +372,8 @@ func (m *MemoryAudit) Append(_ context.Context, events ...AuditEvent) error {
 		}
 	}
 	if m.hooks.OnEvent != nil {
-		for _, ev := range norm {
-			m.hooks.OnEvent(ev.EventType)
+		for _, p := range packed {
+			m.hooks.OnEvent(auditEventTypes[p.etype])
 		}
 	}
 	return nil

@@ -23,7 +23,11 @@ type auditRing struct {
 // push stores ev, normalised (see auditNormalize), and reports whether the
 // oldest event was evicted for it.
 func (r *auditRing) push(ev *AuditEvent) bool {
-	p := auditPack(ev)
+	return r.pushPacked(auditPack(ev))
+}
+
+// pushPacked is push for an event packed already (outside the owner's lock).
+func (r *auditRing) pushPacked(p auditPacked) bool {
 	if len(r.buf) < r.max {
 		r.buf = append(r.buf, p)
 		return false

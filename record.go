@@ -17,6 +17,9 @@ func recordAudit(ctx context.Context, ev AuditEvent) {
 		return
 	}
 	ri.mu.Lock()
+	if ri.events == nil {
+		ri.events = make([]AuditEvent, 0, 4) // a /chat turn records three or four
+	}
 	ri.events = append(ri.events, ev)
 	ri.mu.Unlock()
 }
@@ -44,6 +47,7 @@ func (a *app) flushAudit(r *http.Request) error {
 	if ua == "" {
 		ua = "(none)"
 	}
+	requestID, traceID := ri.trace.RequestID(), ri.trace.TraceIDString()
 	for i := range events {
 		ev := &events[i]
 		if ev.Actor == "" {
@@ -56,8 +60,7 @@ func (a *app) flushAudit(r *http.Request) error {
 		if ev.SessionID == "" {
 			ev.SessionID = ri.sessionID
 		}
-		ev.RequestID = ri.trace.RequestID()
-		ev.TraceID = ri.trace.TraceIDString()
+		ev.RequestID, ev.TraceID = requestID, traceID
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()

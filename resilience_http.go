@@ -36,9 +36,20 @@ func setRateLimitHeaders(h http.Header, name string, d Decision) {
 // rlHeaderKeys are the canonical forms of the headers setRateLimitHeaders writes.
 var rlHeaderKeys = [...]string{"Ratelimit-Policy", "Ratelimit", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"}
 
-// rlPolicyCache remembers the last RateLimit-Policy value built: a bucket's
-// name, size and window change only with the configuration.
-var rlPolicyCache atomic.Pointer[rlPolicyEntry]
+// rlPolicyCache remembers the RateLimit-Policy values built, one slot per
+// bucket name (by a hash of it; a request passes both the "ip" and the
+// "user" bucket): a bucket's name, size and window change only with the
+// configuration.
+var rlPolicyCache [8]atomic.Pointer[rlPolicyEntry]
+
+// rlPolicySlot picks name's slot of rlPolicyCache.
+func rlPolicySlot(name string) *atomic.Pointer[rlPolicyEntry] {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	return &rlPolicyCache[h%uint32(len(rlPolicyCache))]
+}
 
 type rlPolicyEntry struct {
 	name   string
@@ -51,7 +62,8 @@ type rlPolicyEntry struct {
 // rlPolicy returns the bucket's name as an sf-string and the RateLimit-Policy
 // value `<item>;q=<limit>[;w=<secs>]`.
 func rlPolicy(name string, d Decision) (item, policy string) {
-	if e := rlPolicyCache.Load(); e != nil && e.name == name && e.limit == d.Limit && e.window == d.Window {
+	slot := rlPolicySlot(name)
+	if e := slot.Load(); e != nil && e.name == name && e.limit == d.Limit && e.window == d.Window {
 		return e.item, e.policy
 	}
 	item = rlSFString(name)
@@ -59,7 +71,7 @@ func rlPolicy(name string, d Decision) (item, policy string) {
 	if d.Window > 0 {
 		policy += ";w=" + strconv.FormatInt(rlCeilSeconds(d.Window), 10)
 	}
-	rlPolicyCache.Store(&rlPolicyEntry{name: name, limit: d.Limit, window: d.Window, item: item, policy: policy})
+	slot.Store(&rlPolicyEntry{name: name, limit: d.Limit, window: d.Window, item: item, policy: policy})
 	return item, policy
 }
 

@@ -183,3 +183,21 @@ func TestResilienceHTTPStatus(t *testing.T) {
 		t.Errorf("Retry-After for 1.5s open = %d; want 2", got)
 	}
 }
+
+// TestRateLimitPolicyCache: the two buckets a request passes keep their own
+// cached policy (one slot each), and a changed size is not served stale.
+func TestRateLimitPolicyCache(t *testing.T) {
+	if rlPolicySlot("ip") == rlPolicySlot("principal") {
+		t.Error(`"ip" and "principal" share a policy cache slot: every request would rebuild both`)
+	}
+	d := Decision{Limit: 20, Window: 2 * time.Second}
+	_, p1 := rlPolicy("ip", d)
+	_, p2 := rlPolicy("ip", d)
+	if p1 != `"ip";q=20;w=2` || p2 != p1 {
+		t.Errorf("policy %q then %q; want \"ip\";q=20;w=2 twice", p1, p2)
+	}
+	d.Limit = 30
+	if _, p := rlPolicy("ip", d); p != `"ip";q=30;w=2` {
+		t.Errorf("after a size change: %q", p)
+	}
+}
