@@ -2,6 +2,54 @@ package main
 
 import "strings"
 
+// llmPrice is a model's price per million tokens.
+type llmPrice struct{ in, out, cacheWrite, cacheRead float64 }
+
+// Anthropic: https://platform.claude.com/docs/en/about-claude/pricing
+// ("Model pricing": base input, 5m cache writes = 1.25× input, cache
+// hits = 0.1× input, output). OpenAI:
+// https://platform.openai.com/docs/pricing ("Text tokens": input,
+// cached input, output; OpenAI bills no cache writes, so they cost as
+// input). Both looked up for this table; prices change, and
+// llm.input_cost_per_mtok / output_cost_per_mtok override them.
+var llmPriceTable = []struct {
+	id string
+	p  llmPrice
+}{
+	{"claude-opus-4-8", llmPrice{5, 25, 6.25, 0.50}},
+	{"claude-opus-4-7", llmPrice{5, 25, 6.25, 0.50}},
+	{"claude-opus-4-6", llmPrice{5, 25, 6.25, 0.50}},
+	{"claude-opus-4-5", llmPrice{5, 25, 6.25, 0.50}},
+	{"claude-opus-4-1", llmPrice{15, 75, 18.75, 1.50}},
+	{"claude-opus-4-0", llmPrice{15, 75, 18.75, 1.50}},
+	{"claude-opus-4-20250514", llmPrice{15, 75, 18.75, 1.50}},
+	{"claude-sonnet-4-6", llmPrice{3, 15, 3.75, 0.30}},
+	{"claude-sonnet-4-5", llmPrice{3, 15, 3.75, 0.30}},
+	{"claude-sonnet-4-0", llmPrice{3, 15, 3.75, 0.30}},
+	{"claude-sonnet-4-20250514", llmPrice{3, 15, 3.75, 0.30}},
+	{"claude-3-7-sonnet", llmPrice{3, 15, 3.75, 0.30}},
+	{"claude-haiku-4-5", llmPrice{1, 5, 1.25, 0.10}},
+	{"claude-3-5-haiku", llmPrice{0.80, 4, 1, 0.08}},
+	{"claude-3-haiku", llmPrice{0.25, 1.25, 0.30, 0.03}},
+
+	{"gpt-5.4", llmPrice{2.50, 15, 2.50, 0.25}},
+	{"gpt-5.4-mini", llmPrice{0.75, 4.50, 0.75, 0.075}},
+	{"gpt-5.2", llmPrice{1.75, 14, 1.75, 0.175}},
+	{"gpt-5.1", llmPrice{1.25, 10, 1.25, 0.125}},
+	{"gpt-5", llmPrice{1.25, 10, 1.25, 0.125}},
+	{"gpt-5-mini", llmPrice{0.25, 2, 0.25, 0.025}},
+	{"gpt-5-nano", llmPrice{0.05, 0.40, 0.05, 0.005}},
+	{"gpt-5-pro", llmPrice{15, 120, 15, 15}},
+	{"gpt-4.1", llmPrice{2, 8, 2, 0.50}},
+	{"gpt-4.1-mini", llmPrice{0.40, 1.60, 0.40, 0.10}},
+	{"gpt-4.1-nano", llmPrice{0.10, 0.40, 0.10, 0.025}},
+	{"gpt-4o", llmPrice{2.50, 10, 2.50, 1.25}},
+	{"gpt-4o-mini", llmPrice{0.15, 0.60, 0.15, 0.075}},
+	{"o3", llmPrice{2, 8, 2, 0.50}},
+	{"o3-mini", llmPrice{1.10, 4.40, 1.10, 0.55}},
+	{"o4-mini", llmPrice{1.10, 4.40, 1.10, 0.275}},
+}
+
 // llmCost returns the USD cost of usage u on model.
 //
 // Prices come from a built-in table in USD per million tokens unless an
@@ -17,61 +65,16 @@ import "strings"
 // reads, which are priced separately (Anthropic's 5-minute cache-write
 // price; the OpenAI clients put cached prompt tokens in CacheRead).
 func llmCost(model string, u Usage, inputOverride, outputOverride float64) float64 {
-	type price struct{ in, out, cacheWrite, cacheRead float64 }
-	// Anthropic: https://platform.claude.com/docs/en/about-claude/pricing
-	// ("Model pricing": base input, 5m cache writes = 1.25× input, cache
-	// hits = 0.1× input, output). OpenAI:
-	// https://platform.openai.com/docs/pricing ("Text tokens": input,
-	// cached input, output; OpenAI bills no cache writes, so they cost as
-	// input). Both looked up for this table; prices change, and
-	// llm.input_cost_per_mtok / output_cost_per_mtok override them.
-	table := []struct {
-		id string
-		p  price
-	}{
-		{"claude-opus-4-8", price{5, 25, 6.25, 0.50}},
-		{"claude-opus-4-7", price{5, 25, 6.25, 0.50}},
-		{"claude-opus-4-6", price{5, 25, 6.25, 0.50}},
-		{"claude-opus-4-5", price{5, 25, 6.25, 0.50}},
-		{"claude-opus-4-1", price{15, 75, 18.75, 1.50}},
-		{"claude-opus-4-0", price{15, 75, 18.75, 1.50}},
-		{"claude-opus-4-20250514", price{15, 75, 18.75, 1.50}},
-		{"claude-sonnet-4-6", price{3, 15, 3.75, 0.30}},
-		{"claude-sonnet-4-5", price{3, 15, 3.75, 0.30}},
-		{"claude-sonnet-4-0", price{3, 15, 3.75, 0.30}},
-		{"claude-sonnet-4-20250514", price{3, 15, 3.75, 0.30}},
-		{"claude-3-7-sonnet", price{3, 15, 3.75, 0.30}},
-		{"claude-haiku-4-5", price{1, 5, 1.25, 0.10}},
-		{"claude-3-5-haiku", price{0.80, 4, 1, 0.08}},
-		{"claude-3-haiku", price{0.25, 1.25, 0.30, 0.03}},
-
-		{"gpt-5.4", price{2.50, 15, 2.50, 0.25}},
-		{"gpt-5.4-mini", price{0.75, 4.50, 0.75, 0.075}},
-		{"gpt-5.2", price{1.75, 14, 1.75, 0.175}},
-		{"gpt-5.1", price{1.25, 10, 1.25, 0.125}},
-		{"gpt-5", price{1.25, 10, 1.25, 0.125}},
-		{"gpt-5-mini", price{0.25, 2, 0.25, 0.025}},
-		{"gpt-5-nano", price{0.05, 0.40, 0.05, 0.005}},
-		{"gpt-5-pro", price{15, 120, 15, 15}},
-		{"gpt-4.1", price{2, 8, 2, 0.50}},
-		{"gpt-4.1-mini", price{0.40, 1.60, 0.40, 0.10}},
-		{"gpt-4.1-nano", price{0.10, 0.40, 0.10, 0.025}},
-		{"gpt-4o", price{2.50, 10, 2.50, 1.25}},
-		{"gpt-4o-mini", price{0.15, 0.60, 0.15, 0.075}},
-		{"o3", price{2, 8, 2, 0.50}},
-		{"o3-mini", price{1.10, 4.40, 1.10, 0.55}},
-		{"o4-mini", price{1.10, 4.40, 1.10, 0.275}},
-	}
-
-	var p price
+	var p llmPrice
 	found := false
 	best := -1
-	for _, e := range table {
+	for _, e := range llmPriceTable {
 		if e.id == model {
 			p, found = e.p, true
 			break
 		}
-		if len(e.id) > best && strings.HasPrefix(model, e.id+"-") {
+		// A dated or suffixed version of a listed model: "<id>-...".
+		if len(e.id) > best && len(model) > len(e.id) && model[len(e.id)] == '-' && strings.HasPrefix(model, e.id) {
 			p, found, best = e.p, true, len(e.id)
 		}
 	}
