@@ -7,6 +7,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // injectionThreshold is the score at or above which a message is an injection.
@@ -70,9 +71,14 @@ type injRule struct {
 	group   int
 	weight  float64
 	third   map[string]bool // the words the third token can be; nil: any
-	re      *injLazyRegexp  // anchored at a token of the token view
-	compact *injLazyRegexp  // the same, for spaced-out letters joined without spaces
-	unless  *injLazyRegexp  // when it matches at the same token, the rule does not fire; nil: none
+	// span is the longest text re and unless can match, in bytes (at most
+	// injWindow): the window a rule is matched on is cut to it, which keeps
+	// the regexp engine's work (and its per-match state) to what the rule
+	// can reach.
+	span    int
+	re      *injLazyRegexp // anchored at a token of the token view
+	compact *injLazyRegexp // the same, for spaced-out letters joined without spaces
+	unless  *injLazyRegexp // when it matches at the same token, the rule does not fire; nil: none
 }
 
 // injLazyRegexp is a regular expression compiled the first time it is used.
@@ -176,8 +182,10 @@ func injCompile(s injRuleSpec, group int) (injRule, injHeadSet, error) {
 	r := injRule{signal: s.signal, lexicon: s.lexicon, group: group, weight: s.weight}
 	r.re = injLazy(`^` + pattern + `(?: |$)`)
 	r.compact = injLazy(`^` + compact)
+	r.span = injMaxSpan(r.re.expr)
 	if s.unless != "" {
 		r.unless = injLazy(`^` + strings.TrimSuffix(s.unless, `\b`) + `(?: |$)`)
+		r.span = max(r.span, injMaxSpan(r.unless.expr))
 	}
 	parsed, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
@@ -422,7 +430,80 @@ func (d *InjectionDetector) try(st *injState, v string, i int, ids []int, origin
 
 // matches reports whether the rule fires on a window that starts at a token.
 func (r *injRule) matches(w string) bool {
+	w = injCutWindow(w, r.span)
 	return r.re.MatchString(w) && (r.unless == nil || !r.unless.MatchString(w))
+}
+
+// injCutWindow shortens a window to the first token boundary at or after
+// span bytes. An anchored rule that can match at most span bytes matches the
+// cut window exactly when it matches the whole one: its match lies within
+// the first span bytes, and where the cut ends the window the text went on
+// with a space, which "(?: |$)" accepts either way.
+func injCutWindow(w string, span int) string {
+	if span <= 0 || len(w) <= span {
+		return w
+	}
+	if sp := strings.IndexByte(w[span:], ' '); sp >= 0 {
+		return w[:span+sp]
+	}
+	return w
+}
+
+// injMaxSpan is the longest text expr can match, in bytes, capped at
+// injWindow (also the answer for unbounded repetition). expr must parse.
+func injMaxSpan(expr string) int {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		panic(fmt.Sprintf("injection rule %q: %v", expr, err))
+	}
+	return min(injSpan(re), injWindow)
+}
+
+// injSpan is the longest match of re in bytes, or more than injWindow when
+// that is unbounded or larger.
+func injSpan(re *syntax.Regexp) int {
+	const unbounded = injWindow + 1
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			if re.Flags&syntax.FoldCase != 0 {
+				n += utf8.UTFMax // a case variant may be longer
+			} else {
+				n += utf8.RuneLen(r)
+			}
+		}
+		return n
+	case syntax.OpCharClass:
+		if len(re.Rune) == 0 {
+			return 0
+		}
+		return max(utf8.RuneLen(re.Rune[len(re.Rune)-1]), 1)
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return utf8.UTFMax
+	case syntax.OpCapture, syntax.OpQuest:
+		return injSpan(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
+		for _, sub := range re.Sub {
+			n = min(n+injSpan(sub), unbounded)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := 0
+		for _, sub := range re.Sub {
+			n = max(n, injSpan(sub))
+		}
+		return n
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return unbounded
+		}
+		return min(re.Max*injSpan(re.Sub[0]), unbounded)
+	case syntax.OpStar, syntax.OpPlus:
+		return unbounded
+	}
+	return 0 // empty-width assertions and empty matches
 }
 
 // injWindowAt returns the text from i to about injWindow bytes on, ending at

@@ -225,3 +225,65 @@ func TestInjectionNormalizationAblation(t *testing.T) {
 			s.name, base.fpr-r.fpr, base.benignScore-r.benignScore, base.benignSignal-r.benignSignal, base.recall-r.recall)
 	}
 }
+
+// TestInjectionWindowCutChangesNothing: matching a rule on its window cut to
+// the rule's longest match (injCutWindow) gives the same answer as the whole
+// window, for every rule the head index proposes at every token of every
+// development-set message, and of the same messages with their words
+// repeated (long windows).
+func TestInjectionWindowCutChangesNothing(t *testing.T) {
+	d := sharedDetector()
+	checked := 0
+	for _, row := range injLoadDevSet(t) {
+		for _, text := range []string{row.Text, row.Text + " " + row.Text} {
+			v := normalize(text, d.opts).words
+			for i := 0; i < len(v); {
+				end := injTokenEnd(v, i)
+				var ids []int
+				if e := d.index[v[i:end]]; e != nil {
+					ids = append(ids, e.ids...)
+					if end < len(v) {
+						if p := d.index[v[i:injTokenEnd(v, end+1)]]; p != nil {
+							ids = append(ids, p.ids...)
+						}
+					}
+				}
+				w := injWindowAt(v, i)
+				for _, id := range ids {
+					r := &d.rules[id]
+					whole := r.re.MatchString(w) && (r.unless == nil || !r.unless.MatchString(w))
+					if got := r.matches(w); got != whole {
+						t.Fatalf("rule %d (%s) at %q: cut window says %v, whole window %v (span %d)", id, r.signal, w, got, whole, r.span)
+					}
+					checked++
+				}
+				i = end + 1
+			}
+		}
+	}
+	if checked < 1000 {
+		t.Errorf("only %d rule evaluations checked", checked)
+	}
+}
+
+// TestInjectionSpans: the longest match of an expression, as injMaxSpan
+// computes it.
+func TestInjectionSpans(t *testing.T) {
+	for _, tt := range []struct {
+		expr string
+		want int
+	}{
+		{`^abc(?: |$)`, 4},
+		{`^(?:ab|cdef) x`, 6},
+		{`^(?:a ){0,3}b`, 7},
+		{`^é`, 2},
+		{`^[a-z]`, 1},
+		{`^\S+`, injWindow},
+		{`^(?:a){0,1000}`, injWindow},
+		{`^x?y`, 2},
+	} {
+		if got := injMaxSpan(tt.expr); got != tt.want {
+			t.Errorf("injMaxSpan(%q) = %d; want %d", tt.expr, got, tt.want)
+		}
+	}
+}
