@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // AuditEvent is one record of the audit trail (DESIGN §8). The same JSON
@@ -266,10 +267,33 @@ func auditSecretKey(k string) bool {
 	return false
 }
 
+// auditValidUTF8 is strings.ToValidUTF8 with U+FFFD, without its rune-by-rune
+// walk when s is valid already (nearly always).
+func auditValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// auditMetadataNeedsCopy reports whether normalising md changes it: a
+// secret-named key or invalid UTF-8. Otherwise the normalised event shares
+// the caller's map: MemoryAudit packs it before Append returns, FileAudit
+// clones it (its writer may outlive an Append that stopped waiting).
+func auditMetadataNeedsCopy(md map[string]string) bool {
+	for k, v := range md {
+		if auditSecretKey(k) || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return true
+		}
+	}
+	return false
+}
+
 // auditNormalize validates ev and returns the copy that is stored: ID and
 // Timestamp filled, timestamp in UTC, empty severity as info, strings made
-// valid UTF-8 (so the stored event equals its JSON), metadata copied with
-// secret-named values fingerprinted, and the chain fields cleared.
+// valid UTF-8 (so the stored event equals its JSON), metadata copied when
+// that or fingerprinting secret-named values changes it, and the chain
+// fields cleared.
 func auditNormalize(ev AuditEvent, now func() time.Time) (AuditEvent, error) {
 	if !auditValidEventType(ev.EventType) {
 		return AuditEvent{}, fmt.Errorf("event_type %q: %w", ev.EventType, auditErrInvalidEvent)
@@ -292,20 +316,21 @@ func auditNormalize(ev AuditEvent, now func() time.Time) (AuditEvent, error) {
 	}
 	for _, p := range []*string{&ev.ID, &ev.Actor, &ev.Action, &ev.Resource, &ev.ErrorMessage,
 		&ev.SourceIP, &ev.UserAgent, &ev.SessionID, &ev.RequestID, &ev.TraceID} {
-		*p = strings.ToValidUTF8(*p, "\uFFFD")
+		*p = auditValidUTF8(*p)
 	}
-	if len(ev.Metadata) > 0 {
+	switch {
+	case len(ev.Metadata) == 0:
+		ev.Metadata = nil
+	case auditMetadataNeedsCopy(ev.Metadata):
 		md := make(map[string]string, len(ev.Metadata))
 		for k, v := range ev.Metadata {
-			k = strings.ToValidUTF8(k, "\uFFFD")
+			k = auditValidUTF8(k)
 			if auditSecretKey(k) {
 				v = "redacted " + auditFingerprint(v)
 			}
-			md[k] = strings.ToValidUTF8(v, "\uFFFD")
+			md[k] = auditValidUTF8(v)
 		}
 		ev.Metadata = md
-	} else {
-		ev.Metadata = nil
 	}
 	ev.Seq, ev.PrevHash, ev.Hash = 0, "", ""
 	return ev, nil

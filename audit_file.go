@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -142,6 +143,9 @@ func (a *FileAudit) Append(ctx context.Context, events ...AuditEvent) error {
 	b := &auditBatch{events: make([]AuditEvent, len(events)), bodies: make([][]byte, len(events)), done: make(chan error, 1)}
 	for i, ev := range events {
 		n, err := auditNormalize(ev, a.now)
+		// The writer reads the event after an Append that stopped waiting
+		// (ctx done) has returned: it must not share the caller's map.
+		n.Metadata = maps.Clone(n.Metadata)
 		if err == nil {
 			b.bodies[i], err = auditEncodeBody(n)
 		}

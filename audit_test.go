@@ -417,3 +417,29 @@ func TestAuditPackRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditKeepsNoCallerMap: a caller may reuse its metadata map once Append
+// has returned; neither backend's stored event changes with it.
+func TestAuditKeepsNoCallerMap(t *testing.T) {
+	f, err := auditOpen(filepath.Join(t.TempDir(), "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := auditStart("test", f, auditTail{hash: auditGenesisHash}, false, 100, AuditHooks{}, nil)
+	defer file.Close()
+	for name, log := range map[string]AuditLog{"memory": newMemoryAudit(10, AuditHooks{}, nil), "file": file} {
+		md := map[string]string{"model": "m1", "token": "s3cret"}
+		if err := log.Append(context.Background(), AuditEvent{EventType: EventLLMInteraction, Action: "llm.call", Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+		md["model"], md["extra"] = "changed", "x"
+		evs, err := log.Query(AuditQuery{})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: query: %v, %d events", name, err, len(evs))
+		}
+		got := evs[0].Metadata
+		if got["model"] != "m1" || got["extra"] != "" || !strings.HasPrefix(got["token"], "redacted ") {
+			t.Errorf("%s: stored metadata %v; want the values at Append, the token redacted", name, got)
+		}
+	}
+}
