@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -75,7 +76,11 @@ type injRule struct {
 	// injWindow): the window a rule is matched on is cut to it, which keeps
 	// the regexp engine's work (and its per-match state) to what the rule
 	// can reach.
-	span    int
+	span int
+	// need lists strings one of which every match of re contains (nil: no
+	// such list is known); a window without any of them is rejected without
+	// running the regexp engine. The head index only proves the first words.
+	need    []string
 	re      *injLazyRegexp // anchored at a token of the token view
 	compact *injLazyRegexp // the same, for spaced-out letters joined without spaces
 	unless  *injLazyRegexp // when it matches at the same token, the rule does not fire; nil: none
@@ -192,6 +197,7 @@ func injCompile(s injRuleSpec, group int) (injRule, injHeadSet, error) {
 		return r, injHeadSet{}, fmt.Errorf("parse %q: %w", pattern, err)
 	}
 	parsed = parsed.Simplify()
+	r.need = injNeeded(parsed)
 	if r.third, err = injTokenSet(pattern, parsed, 2); err != nil {
 		return r, injHeadSet{}, err
 	}
@@ -431,7 +437,58 @@ func (d *InjectionDetector) try(st *injState, v string, i int, ids []int, origin
 // matches reports whether the rule fires on a window that starts at a token.
 func (r *injRule) matches(w string) bool {
 	w = injCutWindow(w, r.span)
+	if r.need != nil && !slices.ContainsFunc(r.need, func(s string) bool { return strings.Contains(w, s) }) {
+		return false
+	}
 	return r.re.MatchString(w) && (r.unless == nil || !r.unless.MatchString(w))
+}
+
+// injNeeded returns strings one of which every match of the rule pattern re
+// contains, taken from the last part of the pattern that has such a list
+// (its first words are what the head index has matched already), or nil
+// when none is known or the list would filter little (a string shorter than
+// three bytes, more than 64 strings).
+func injNeeded(re *syntax.Regexp) []string {
+	need := injNeed(re)
+	if len(need) == 0 || len(need) > 64 || slices.ContainsFunc(need, func(s string) bool { return len(s) < 3 }) {
+		return nil
+	}
+	slices.Sort(need)
+	return slices.Compact(need)
+}
+
+// injNeed returns strings one of which every match of re contains, or nil.
+func injNeed(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return nil
+		}
+		return []string{string(re.Rune)}
+	case syntax.OpCapture, syntax.OpPlus:
+		return injNeed(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return injNeed(re.Sub[0])
+		}
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			s := injNeed(sub)
+			if s == nil {
+				return nil
+			}
+			out = append(out, s...)
+		}
+		return out
+	case syntax.OpConcat:
+		for i := len(re.Sub) - 1; i >= 0; i-- {
+			if s := injNeed(re.Sub[i]); s != nil {
+				return s
+			}
+		}
+	}
+	return nil
 }
 
 // injCutWindow shortens a window to the first token boundary at or after

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"regexp/syntax"
+	"slices"
 	"sort"
 	"testing"
 )
@@ -285,5 +287,36 @@ func TestInjectionSpans(t *testing.T) {
 		if got := injMaxSpan(tt.expr); got != tt.want {
 			t.Errorf("injMaxSpan(%q) = %d; want %d", tt.expr, got, tt.want)
 		}
+	}
+}
+
+// TestInjectionNeeded: the strings one of which every match must contain.
+func TestInjectionNeeded(t *testing.T) {
+	for _, tt := range []struct {
+		pattern string
+		want    []string // nil: no filter
+	}{
+		{`show (?:me )?(?:your|the) (?:prompt|rules)(?: |$)`, []string{"prompt", "rules"}},
+		{`ignore (?:all )?(?:previous|prior) instructions`, []string{" instructions"}},
+		{`act as (?:a|an) \S+`, nil},                    // ends in a wildcard, then "a"/"an" are too short
+		{`you are (?:now|free)?`, []string{"you are "}}, // the optional tail is skipped
+		{`(?i)ignore everything`, nil},
+	} {
+		re, err := syntax.Parse(tt.pattern, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := injNeeded(re.Simplify()); !slices.Equal(got, tt.want) {
+			t.Errorf("injNeeded(%q) = %q; want %q", tt.pattern, got, tt.want)
+		}
+	}
+	n := 0
+	for _, r := range sharedDetector().rules {
+		if r.need != nil {
+			n++
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d rules have a literal prefilter", n)
 	}
 }
