@@ -199,3 +199,20 @@ func TestTimeWordsCoverPhrases(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalizeWordsASCII: the ASCII fast path of toolNormalizeWords gives
+// what the general one gives.
+func FuzzNormalizeWordsASCII(f *testing.F) {
+	for _, seed := range []string{"What's the TIME in New-York?", "  a  b ", "it's 5 o'clock", "x\x7f\ty", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ok := toolNormalizeASCII(s)
+		if !ok {
+			return
+		}
+		if slow := toolNormalizeUnicode(s); fast != slow {
+			t.Errorf("toolNormalizeASCII(%q) = %q; the general path gives %q", s, fast, slow)
+		}
+	})
+}

@@ -167,6 +167,41 @@ func toolCityZone(place string) (string, bool) {
 // turns every other run of non-alphanumeric characters into one space and
 // trims the result.
 func toolNormalizeWords(s string) string {
+	if out, ok := toolNormalizeASCII(s); ok {
+		return out
+	}
+	return toolNormalizeUnicode(s)
+}
+
+// toolNormalizeASCII is toolNormalizeWords for ASCII text, byte by byte;
+// ok is false when s holds anything else.
+func toolNormalizeASCII(s string) (string, bool) {
+	b := make([]byte, 0, len(s))
+	pendingSpace := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			return "", false
+		case c == '\'':
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			if pendingSpace && len(b) > 0 {
+				b = append(b, ' ')
+			}
+			pendingSpace = false
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		default:
+			pendingSpace = true
+		}
+	}
+	return string(b), true
+}
+
+// toolNormalizeUnicode is toolNormalizeWords for any text.
+func toolNormalizeUnicode(s string) string {
 	var b strings.Builder
 	pendingSpace := false
 	for _, r := range strings.ToLower(s) {
