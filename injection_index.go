@@ -223,30 +223,11 @@ func (w injWalker) repeat(sub *syntax.Regexp, in map[injPart]bool, lo, hi int) (
 // append adds r to an open partial head. In head mode the second space
 // closes it; in token-set mode only the k-th token is kept.
 func (w injWalker) append(p injPart, r rune) injPart {
-	if p.st != injOpen {
-		return p
-	}
-	if w.k < 0 {
-		if r == ' ' && strings.IndexByte(p.s, ' ') >= 0 {
-			p.st = injClosed
-			return p
-		}
-		p.s += string(r)
-		return p
-	}
-	switch {
-	case r == ' ' && p.n == w.k:
-		p.st = injClosed
-	case r == ' ':
-		p.n++
-	case p.n == w.k:
-		p.s += string(r)
-	}
-	return p
+	return w.appendLiteral(p, []rune{r})
 }
 
 // appendLiteral is append for each rune of a literal in turn, building the
-// new string once instead of once per rune.
+// new string once for the whole literal.
 func (w injWalker) appendLiteral(p injPart, runes []rune) injPart {
 	if p.st != injOpen {
 		return p
