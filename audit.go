@@ -398,7 +398,7 @@ func (m *MemoryAudit) Append(_ context.Context, events ...AuditEvent) error {
 	}
 	if m.hooks.OnEvent != nil {
 		for _, p := range packed {
-			m.hooks.OnEvent(auditEventTypes[p.etype])
+			m.hooks.OnEvent(p.eventType())
 		}
 	}
 	return nil

@@ -12,7 +12,7 @@ import (
 // Events are kept packed (auditPacked): with the default 100,000 events an
 // AuditEvent struct per slot, its ten strings and its metadata map cost about
 // 750 bytes and a dozen pointers each, which the garbage collector walks on
-// every cycle; packed, an event costs its text plus 40 bytes and one pointer
+// every cycle; packed, an event costs its text plus 48 bytes and one pointer
 // to memory the collector does not scan.
 type auditRing struct {
 	max  int
@@ -49,17 +49,27 @@ func (r *auditRing) newestFirst(fn func(*auditPacked) bool) {
 
 // auditPacked is one stored event: the fixed-size fields inline and every
 // string in data, which holds, in auditPackedFields order, each string as a
-// uvarint length and its bytes, then the metadata as length-prefixed key and
-// value pairs.
+// uvarint length and its bytes, then the event type and the severity when
+// they are not among the known ones (else empty), then the metadata as
+// length-prefixed key and value pairs.
+//
+// Events appended by this process are normalised (known type and severity,
+// UTC); events read back from the tail of an audit file are stored as the
+// file has them, whatever their type, severity or zone offset.
 type auditPacked struct {
 	data  string
-	sec   int64 // Timestamp, UTC
+	sec   int64 // Timestamp
 	seq   uint64
 	nsec  int32
-	etype uint8 // index in auditEventTypes
-	sev   uint8 // auditSeverityRank
+	off   int32 // Timestamp's zone offset in seconds east of UTC
+	etype uint8 // index in auditEventTypes, or auditOtherType
+	sev   uint8 // auditSeverityRank; 0 for a severity not known
 	ok    bool  // Success
 }
+
+// auditOtherType marks an event type that is not in auditEventTypes: the
+// type is in data, at apRawType.
+const auditOtherType = 255
 
 // auditEventTypes lists the valid event types; auditPacked.etype indexes it.
 var auditEventTypes = [...]string{EventAuthentication, EventAuthorization, EventDataAccess,
@@ -85,16 +95,39 @@ const (
 	auditPackedFields
 )
 
+// Positions of the event type and severity in data, when not known ones.
+const (
+	apRawType = auditPackedFields + iota
+	apRawSeverity
+)
+
 // auditPackedStrings returns pointers to ev's strings in auditPackedFields order.
 func auditPackedStrings(ev *AuditEvent) [auditPackedFields]*string {
 	return [auditPackedFields]*string{&ev.ID, &ev.Actor, &ev.Action, &ev.Resource, &ev.ErrorMessage,
 		&ev.SourceIP, &ev.UserAgent, &ev.SessionID, &ev.RequestID, &ev.TraceID, &ev.PrevHash, &ev.Hash}
 }
 
-// auditPack packs a normalised event (valid type and severity).
+// auditPack packs an event so that event() gives it back.
 func auditPack(ev *AuditEvent) auditPacked {
+	_, off := ev.Timestamp.Zone()
+	p := auditPacked{
+		sec: ev.Timestamp.Unix(), nsec: int32(ev.Timestamp.Nanosecond()), off: int32(off),
+		seq: ev.Seq, sev: uint8(auditSeverityRank(ev.Severity)), ok: ev.Success, etype: auditOtherType,
+	}
+	for i, t := range auditEventTypes {
+		if t == ev.EventType {
+			p.etype = uint8(i)
+		}
+	}
+	rawType, rawSeverity := "", ""
+	if p.etype == auditOtherType {
+		rawType = ev.EventType
+	}
+	if p.sev == 0 {
+		rawSeverity = ev.Severity
+	}
 	strs := auditPackedStrings(ev)
-	size := 0 // exactly: the builder's buffer is what stays
+	size := auditStringSize(rawType) + auditStringSize(rawSeverity) // exactly: the builder's buffer is what stays
 	for _, s := range strs {
 		size += auditStringSize(*s)
 	}
@@ -106,19 +139,13 @@ func auditPack(ev *AuditEvent) auditPacked {
 	for _, s := range strs {
 		auditWriteString(&b, *s)
 	}
+	auditWriteString(&b, rawType)
+	auditWriteString(&b, rawSeverity)
 	for k, v := range ev.Metadata {
 		auditWriteString(&b, k)
 		auditWriteString(&b, v)
 	}
-	p := auditPacked{
-		data: b.String(), sec: ev.Timestamp.Unix(), nsec: int32(ev.Timestamp.Nanosecond()),
-		seq: ev.Seq, sev: uint8(auditSeverityRank(ev.Severity)), ok: ev.Success,
-	}
-	for i, t := range auditEventTypes {
-		if t == ev.EventType {
-			p.etype = uint8(i)
-		}
-	}
+	p.data = b.String()
 	return p
 }
 
@@ -170,18 +197,35 @@ func (p *auditPacked) field(i int) string {
 
 // timestamp returns the event's time, in UTC.
 func (p *auditPacked) timestamp() time.Time {
-	return time.Unix(p.sec, int64(p.nsec)).UTC()
+	t := time.Unix(p.sec, int64(p.nsec))
+	if p.off != 0 {
+		return t.In(time.FixedZone("", int(p.off)))
+	}
+	return t.UTC()
+}
+
+// eventType returns the event's type.
+func (p *auditPacked) eventType() string {
+	if p.etype == auditOtherType {
+		return p.field(apRawType)
+	}
+	return auditEventTypes[p.etype]
 }
 
 // event unpacks the event into a copy the caller may keep.
 func (p *auditPacked) event() AuditEvent {
-	ev := AuditEvent{
-		Timestamp: p.timestamp(), EventType: auditEventTypes[p.etype],
-		Severity: auditSeverities[p.sev], Success: p.ok, Seq: p.seq,
-	}
+	ev := AuditEvent{Timestamp: p.timestamp(), Success: p.ok, Seq: p.seq}
 	data := p.data
 	for _, s := range auditPackedStrings(&ev) {
 		*s, data = auditNextString(data)
+	}
+	ev.EventType, data = auditNextString(data)
+	if p.etype != auditOtherType {
+		ev.EventType = auditEventTypes[p.etype]
+	}
+	ev.Severity, data = auditNextString(data)
+	if p.sev != 0 {
+		ev.Severity = auditSeverities[p.sev]
 	}
 	for data != "" {
 		var k, v string
@@ -204,7 +248,7 @@ func (p *auditPacked) before(t time.Time) bool {
 // auditMatch reports whether p passes every filter of q.
 func auditMatch(p *auditPacked, q *AuditQuery, minRank int) bool {
 	switch {
-	case q.EventType != "" && auditEventTypes[p.etype] != q.EventType,
+	case q.EventType != "" && p.eventType() != q.EventType,
 		q.Success != nil && p.ok != *q.Success,
 		minRank > 0 && int(p.sev) < minRank,
 		!q.Since.IsZero() && p.before(q.Since),

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -404,11 +406,18 @@ func TestAuditPackRoundTrip(t *testing.T) {
 		},
 		{Timestamp: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), EventType: EventAuthentication, Severity: SeverityInfo},
 		{Timestamp: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), EventType: EventLLMInteraction, Severity: SeverityWarning},
+		// As read back from a file someone else wrote: kept as it is.
+		{Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("", 2*3600)), EventType: "login", Severity: "notice",
+			Metadata: map[string]string{"k": "v"}},
+		{Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("", -90*60)), EventType: EventSecurity},
 	} {
 		if ev.EventType == "" {
 			ev.EventType, ev.Severity = EventDataAccess, SeverityError
 		}
 		p := auditPack(&ev)
+		if got := p.eventType(); got != ev.EventType {
+			t.Errorf("eventType() = %q, want %q", got, ev.EventType)
+		}
 		if got := p.event(); !reflect.DeepEqual(got, ev) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, ev)
 		}
@@ -418,28 +427,100 @@ func TestAuditPackRoundTrip(t *testing.T) {
 	}
 }
 
+// auditGateFile is a file whose writes say they have started (entered, once)
+// and then wait until open is closed.
+type auditGateFile struct {
+	*os.File
+	entered chan struct{}
+	open    chan struct{}
+	once    sync.Once
+}
+
+func (f *auditGateFile) Write(p []byte) (int, error) {
+	f.once.Do(func() { close(f.entered) })
+	<-f.open
+	return f.File.Write(p)
+}
+
 // TestAuditKeepsNoCallerMap: a caller may reuse its metadata map once Append
-// has returned; neither backend's stored event changes with it.
+// has returned, even an Append that stopped waiting for a slow write; the
+// stored event keeps the values it was given.
 func TestAuditKeepsNoCallerMap(t *testing.T) {
-	f, err := auditOpen(filepath.Join(t.TempDir(), "audit.jsonl"))
+	const key = "model" // not a secret-named key: normalising keeps the map as it is
+	t.Run("memory", func(t *testing.T) {
+		m := newMemoryAudit(10, AuditHooks{}, nil)
+		md := map[string]string{key: "m1"}
+		if err := m.Append(context.Background(), AuditEvent{EventType: EventLLMInteraction, Action: "llm.call", Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+		md[key] = "changed"
+		if evs, _ := m.Query(AuditQuery{}); len(evs) != 1 || evs[0].Metadata[key] != "m1" {
+			t.Errorf("stored events %+v; want one with %s=m1", evs, key)
+		}
+	})
+	t.Run("file, Append gave up waiting", func(t *testing.T) {
+		f, err := auditOpen(filepath.Join(t.TempDir(), "audit.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate := &auditGateFile{File: f, entered: make(chan struct{}), open: make(chan struct{})}
+		a := auditStart("test", gate, auditTail{hash: auditGenesisHash}, false, 100, AuditHooks{}, nil)
+		md := map[string]string{key: "m1"}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- a.Append(ctx, AuditEvent{EventType: EventLLMInteraction, Action: "llm.call", Metadata: md})
+		}()
+		<-gate.entered // the writer holds the event, its write waits at the gate
+		cancel()       // so Append stops waiting and returns
+		if err := <-done; err == nil {
+			t.Fatal("Append returned nil although its write had not happened")
+		}
+		md[key] = "changed" // the caller reuses its map...
+		close(gate.open)    // ...before the writer is done with the event
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := a.Query(AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].Metadata[key] != "m1" {
+			t.Errorf("stored events %+v; want one with %s=m1 as given to Append", evs, key)
+		}
+	})
+}
+
+// TestAuditTailKeptAsWritten: records read back from the tail of an audit
+// file are served by Query as the file holds them, even with an event type,
+// severity or zone offset this service would not write.
+func TestAuditTailKeptAsWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 2*3600))
+	body, err := auditEncodeBody(AuditEvent{ID: "i1", Timestamp: ts, EventType: "login", Severity: "notice", Actor: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := auditStart("test", f, auditTail{hash: auditGenesisHash}, false, 100, AuditHooks{}, nil)
-	defer file.Close()
-	for name, log := range map[string]AuditLog{"memory": newMemoryAudit(10, AuditHooks{}, nil), "file": file} {
-		md := map[string]string{"model": "m1", "token": "s3cret"}
-		if err := log.Append(context.Background(), AuditEvent{EventType: EventLLMInteraction, Action: "llm.call", Metadata: md}); err != nil {
-			t.Fatal(err)
-		}
-		md["model"], md["extra"] = "changed", "x"
-		evs, err := log.Query(AuditQuery{})
-		if err != nil || len(evs) != 1 {
-			t.Fatalf("%s: query: %v, %d events", name, err, len(evs))
-		}
-		got := evs[0].Metadata
-		if got["model"] != "m1" || got["extra"] != "" || !strings.HasPrefix(got["token"], "redacted ") {
-			t.Errorf("%s: stored metadata %v; want the values at Append, the token redacted", name, got)
+	line, _ := auditSeal(nil, body, 1, auditGenesisHash)
+	if err := os.WriteFile(path, line, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := openFileAudit(path, false, 10, AuditHooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	evs, err := a.Query(AuditQuery{})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("query: %v, %d events", err, len(evs))
+	}
+	ev := evs[0]
+	if _, off := ev.Timestamp.Zone(); ev.EventType != "login" || ev.Severity != "notice" || !ev.Timestamp.Equal(ts) || off != 2*3600 {
+		t.Errorf("served %q %q %v; want login, notice and the time with its +02:00 offset", ev.EventType, ev.Severity, ev.Timestamp)
+	}
+	for _, q := range []AuditQuery{{EventType: EventAuthentication}, {MinSeverity: SeverityInfo}} {
+		if got, _ := a.Query(q); len(got) != 0 {
+			t.Errorf("Query(%+v) matched the foreign record: %+v", q, got)
 		}
 	}
 }
