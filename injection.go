@@ -535,7 +535,12 @@ func injSpan(re *syntax.Regexp) int {
 		if len(re.Rune) == 0 {
 			return 0
 		}
-		return max(utf8.RuneLen(re.Rune[len(re.Rune)-1]), 1)
+		// The widest rune is the class's last; RuneLen is -1 for a surrogate,
+		// which only a 3-byte range can end on.
+		if n := utf8.RuneLen(re.Rune[len(re.Rune)-1]); n > 0 {
+			return n
+		}
+		return 3
 	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
 		return utf8.UTFMax
 	case syntax.OpCapture, syntax.OpQuest:

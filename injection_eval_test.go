@@ -283,6 +283,8 @@ func TestInjectionSpans(t *testing.T) {
 		{`^\S+`, injWindow},
 		{`^(?:a){0,1000}`, injWindow},
 		{`^x?y`, 2},
+		{`^[\x{800}-\x{DFFF}]`, 3}, // a class ending on a surrogate
+		{`^[^a]`, 4},
 	} {
 		if got := injMaxSpan(tt.expr); got != tt.want {
 			t.Errorf("injMaxSpan(%q) = %d; want %d", tt.expr, got, tt.want)
