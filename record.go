@@ -62,8 +62,15 @@ func (a *app) flushAudit(r *http.Request) error {
 		}
 		ev.RequestID, ev.TraceID = requestID, traceID
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-	defer cancel()
+	// The write must not be cut short by a client that went away, but it
+	// must not wait forever for a stuck disk either. The in-memory ring
+	// never waits, so it gets no timer.
+	ctx := context.WithoutCancel(r.Context())
+	if _, inMemory := a.audit.(*MemoryAudit); !inMemory {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
 	err := a.audit.Append(ctx, events...)
 	if err != nil {
 		a.logger.ErrorContext(r.Context(), "audit write failed; answering 503", "events", len(events), "error", err.Error())
