@@ -281,7 +281,7 @@ func (a *app) serveChat(w http.ResponseWriter, r *http.Request, lim chatLimits, 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	treq := TurnRequest{UserID: in.UserID, SessionID: in.SessionID, Message: in.Message,
-		Header: map[string]string{"traceparent": ri.trace.Traceparent()}}
+		Header: map[string]string{"traceparent": ri.traceparent()}}
 	if ri.trace.State != "" {
 		treq.Header["tracestate"] = ri.trace.State
 	}
@@ -300,7 +300,7 @@ func (a *app) serveChat(w http.ResponseWriter, r *http.Request, lim chatLimits, 
 		writeError(w, r, a.logger, err)
 		return http.StatusServiceUnavailable
 	}
-	encode(w, http.StatusOK, chatResponse{TurnResult: res, TraceID: ri.trace.TraceIDString()})
+	encode(w, http.StatusOK, chatResponse{TurnResult: res, TraceID: ri.traceID()})
 	return http.StatusOK
 }
 
@@ -365,7 +365,7 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 			h.Set("Cache-Control", "no-cache")
 			h.Set("X-Accel-Buffering", "no") // tell nginx-style proxies not to buffer the stream
 			w.WriteHeader(http.StatusOK)
-			if err := writeSSE(w, "start", map[string]string{"session_id": treq.SessionID, "trace_id": ri.trace.TraceIDString()}); err != nil {
+			if err := writeSSE(w, "start", map[string]string{"session_id": treq.SessionID, "trace_id": ri.traceID()}); err != nil {
 				return err
 			}
 		}
@@ -422,11 +422,11 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		ri.errType = ae.Type
 		a.logger.ErrorContext(r.Context(), "stream failed", "error_type", ae.Type, "error", err.Error())
-		send("error", errorDetail{Type: ae.Type, Message: ae.Message, TraceID: ri.trace.TraceIDString()})
+		send("error", errorDetail{Type: ae.Type, Message: ae.Message, TraceID: ri.traceID()})
 		return ae.Status
 	}
 	flushText()
-	send("done", chatResponse{TurnResult: res, TraceID: ri.trace.TraceIDString()})
+	send("done", chatResponse{TurnResult: res, TraceID: ri.traceID()})
 	return http.StatusOK
 }
 

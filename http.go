@@ -111,7 +111,7 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if ae.Allow != "" {
 		w.Header().Set("Allow", ae.Allow)
 	}
-	encode(w, ae.Status, errorBody{Error: errorDetail{Type: ae.Type, Message: ae.Message, TraceID: ri.trace.TraceIDString()}})
+	encode(w, ae.Status, errorBody{Error: errorDetail{Type: ae.Type, Message: ae.Message, TraceID: ri.traceID()}})
 }
 
 // retryAfterSeconds rounds up to whole seconds, at least 1 (RFC 9110 §10.2.3).
@@ -152,10 +152,36 @@ type requestInfo struct {
 	principal Principal // set once authenticated
 	sessionID string
 
+	// The trace context as text, rendered once when the request arrives
+	// (and read-only after, so any goroutine of the request may read it).
+	tp, reqID string
+
 	// Audit events of this request, appended together (one fsync) before
 	// the answer is sent.
 	mu     sync.Mutex
 	events []AuditEvent
+}
+
+// traceparent is the W3C header naming the request's span as the parent.
+func (ri *requestInfo) traceparent() string {
+	if ri.tp != "" {
+		return ri.tp
+	}
+	return ri.trace.Traceparent()
+}
+
+// traceID is the request's 32-hex trace id (a slice of its traceparent).
+func (ri *requestInfo) traceID() string { return ri.traceparent()[3:35] }
+
+// spanID is the request's 16-hex span id (a slice of its traceparent).
+func (ri *requestInfo) spanID() string { return ri.traceparent()[36:52] }
+
+// requestID names the request in logs and audit records.
+func (ri *requestInfo) requestID() string {
+	if ri.reqID != "" {
+		return ri.reqID
+	}
+	return ri.trace.RequestID()
 }
 
 type requestInfoKey struct{}
@@ -207,6 +233,8 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := now()
 		ri := &requestInfo{trace: tracer.NewTraceContext(r.Header.Get("traceparent"), r.Header.Get("tracestate")), route: "unmatched", start: start}
+		ri.tp = ri.trace.Traceparent()
+		ri.reqID = "req_" + ri.spanID()
 		if ip, via := clientIP(r, trusted); ip.IsValid() {
 			ri.clientIP, ri.viaProxy = ip.String(), via
 		} else {
@@ -223,7 +251,7 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 		}
 		r = r.WithContext(ctx)
 		rec := &responseRecorder{ResponseWriter: w}
-		rec.Header()["Traceparent"] = []string{ri.trace.Traceparent()}
+		rec.Header()["Traceparent"] = []string{ri.tp}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -246,7 +274,7 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 			attrs := []slog.Attr{
 				slog.String("method", r.Method), slog.String("route", ri.route), slog.Int("status", status),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int64("bytes", rec.bytes),
-				slog.String("client_ip", ri.clientIP), slog.String("request_id", ri.trace.RequestID()),
+				slog.String("client_ip", ri.clientIP), slog.String("request_id", ri.requestID()),
 			}
 			if ri.errType != "" {
 				attrs = append(attrs, slog.String("error_type", ri.errType))

@@ -47,7 +47,7 @@ func (a *app) flushAudit(r *http.Request) error {
 	if ua == "" {
 		ua = "(none)"
 	}
-	requestID, traceID := ri.trace.RequestID(), ri.trace.TraceIDString()
+	requestID, traceID := ri.requestID(), ri.traceID()
 	for i := range events {
 		ev := &events[i]
 		if ev.Actor == "" {

@@ -124,7 +124,7 @@ func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	if s := spanFrom(ctx); s != nil {
 		r.AddAttrs(slog.String("trace_id", s.TraceID()), slog.String("span_id", s.SpanID()))
 	} else if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
-		r.AddAttrs(slog.String("trace_id", ri.trace.TraceIDString()), slog.String("span_id", ri.trace.SpanIDString()))
+		r.AddAttrs(slog.String("trace_id", ri.traceID()), slog.String("span_id", ri.spanID()))
 	}
 	return h.Handler.Handle(ctx, r)
 }
