@@ -199,7 +199,8 @@ func sseNewRequest(ctx context.Context, provider, url string, payload any, tools
 		if len(body) == 2 {
 			sep = ""
 		}
-		body = append(append(append(append(body[:len(body)-1], sep...), `"tools":`...), tools...), '}')
+		whole := make([]byte, 0, len(body)+len(sep)+len(`"tools":`)+len(tools))
+		body = append(append(append(append(append(whole, body[:len(body)-1]...), sep...), `"tools":`...), tools...), '}')
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -245,17 +246,18 @@ func (c *sseToolsCache) encode(provider string, specs []ToolSpec, wire func(Tool
 	return enc, nil
 }
 
+// sseHeaderKeys are the request headers both clients set, in canonical form.
+var sseHeaderKeys = [...]string{"Content-Type", "User-Agent", "Accept"}
+
 // sseDo sets the headers both clients share, sends hr, and turns a
 // transport failure or a non-2xx answer into a *ProviderError.
 func sseDo(ctx context.Context, hc *http.Client, hr *http.Request, stream bool, provider, apiKey, requestIDHeader string,
 	now time.Time, parse func(body []byte) (typ, msg, requestID string, ok bool)) (*http.Response, error) {
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("User-Agent", sseUserAgent)
+	accept := "application/json"
 	if stream {
-		hr.Header.Set("Accept", "text/event-stream")
-	} else {
-		hr.Header.Set("Accept", "application/json")
+		accept = "text/event-stream"
 	}
+	setHeaders(hr.Header, sseHeaderKeys[:], "application/json", sseUserAgent, accept)
 	resp, err := hc.Do(hr)
 	if err != nil {
 		return nil, sseTransportError(ctx, provider, "", err)
