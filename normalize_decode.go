@@ -114,14 +114,20 @@ func normPrintable(b []byte) bool {
 
 // normROT13 returns s with ASCII letters rotated by 13 places.
 func normROT13(s string) string {
-	b := []byte(s)
-	for i, c := range b {
+	return string(normAppendROT13(make([]byte, 0, len(s)), s))
+}
+
+// normAppendROT13 appends the ROT13 form of s to b.
+func normAppendROT13(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z':
-			b[i] = 'a' + (c-'a'+13)%26
+			c = 'a' + (c-'a'+13)%26
 		case c >= 'A' && c <= 'Z':
-			b[i] = 'A' + (c-'A'+13)%26
+			c = 'A' + (c-'A'+13)%26
 		}
+		b = append(b, c)
 	}
-	return string(b)
+	return b
 }
