@@ -93,7 +93,8 @@ type AuditHooks struct {
 type AuditLog interface {
 	// Append writes events atomically in order; when it returns nil they are
 	// durable per the backend's fsync policy. It fills ID/Timestamp if empty.
-	// Safe for concurrent use.
+	// A backend that can wait (the file) bounds the wait itself when ctx has
+	// no deadline. Safe for concurrent use.
 	Append(ctx context.Context, events ...AuditEvent) error
 	// Query returns the matching events, newest first.
 	Query(q AuditQuery) ([]AuditEvent, error)

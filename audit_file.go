@@ -42,6 +42,10 @@ type auditFile interface {
 	Close() error
 }
 
+// auditMaxWait bounds how long FileAudit.Append waits for its write when
+// the caller's context sets no deadline.
+const auditMaxWait = 10 * time.Second
+
 // FileAudit is the file backend: hash-chained JSON Lines (format in
 // audit_chain.go) appended to one file.
 //
@@ -133,12 +137,18 @@ func (a *FileAudit) RepairedTail() string { return a.repaired }
 // (and, with fsync, synced) them. It waits at most until ctx is done: a ctx
 // already done writes nothing; one that ends while the queue is full writes
 // nothing; one that ends after the batch was queued returns an error saying
-// the outcome is unknown (the batch is still written). To audit a request
-// whose client went away, pass context.WithoutCancel(r.Context()) with a
-// deadline.
+// the outcome is unknown (the batch is still written). A ctx without a
+// deadline waits at most auditMaxWait, so a stuck disk fails the request
+// instead of holding it. To audit a request whose client went away, pass
+// context.WithoutCancel(r.Context()).
 func (a *FileAudit) Append(ctx context.Context, events ...AuditEvent) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("audit append: %w: %w", ErrAuditUnavailable, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, auditMaxWait)
+		defer cancel()
 	}
 	b := &auditBatch{events: make([]AuditEvent, len(events)), bodies: make([][]byte, len(events)), done: make(chan error, 1)}
 	for i, ev := range events {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -523,4 +524,33 @@ func TestAuditTailKeptAsWritten(t *testing.T) {
 			t.Errorf("Query(%+v) matched the foreign record: %+v", q, got)
 		}
 	}
+}
+
+// TestFileAuditBoundsItsWait: an Append whose context has no deadline gives
+// up after auditMaxWait when the disk does not answer, failing closed, and
+// the writer finishes the batch once the disk comes back.
+func TestFileAuditBoundsItsWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, err := auditOpen(filepath.Join(t.TempDir(), "audit.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate := &auditGateFile{File: f, entered: make(chan struct{}), open: make(chan struct{})}
+		a := auditStart("test", gate, auditTail{hash: auditGenesisHash}, false, 10, AuditHooks{}, nil)
+		start := time.Now()
+		err = a.Append(context.Background(), AuditEvent{EventType: EventDataAccess, Action: "x"})
+		if !errors.Is(err, ErrAuditUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Append with a stuck disk = %v; want audit unavailable after its deadline", err)
+		}
+		if waited := time.Since(start); waited != auditMaxWait {
+			t.Errorf("Append waited %v; want auditMaxWait (%v)", waited, auditMaxWait)
+		}
+		close(gate.open)
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if evs, _ := a.Query(AuditQuery{}); len(evs) != 1 {
+			t.Errorf("%d events after the disk came back; want the batch written", len(evs))
+		}
+	})
 }
