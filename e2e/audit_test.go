@@ -1438,21 +1438,6 @@ func audQueryScenario(t *testing.T, p *agentProc, backend, path string) {
 	audVerifyOK(t, path, len(recs), recs[len(recs)-1].Hash)
 }
 
-// audKeygen runs `production-agent keygen` and returns the key and the
-// line for auth.api_keys_file.
-func audKeygen(t *testing.T, user, role string) (string, string) {
-	t.Helper()
-	out, err := exec.Command(agentBinary, "keygen", "-user", user, "-role", role).Output()
-	if err != nil {
-		t.Fatalf("keygen: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("keygen printed %q", out)
-	}
-	return lines[0], lines[1]
-}
-
 // TestAudAuthSecretsNeverStored runs with auth on and API keys from
 // `keygen`: the chat is recorded under the key's user with auth.success
 // (key_id, not the key); a wrong key is an auth.failure; neither key, nor
@@ -1462,8 +1447,8 @@ func TestAudAuthSecretsNeverStored(t *testing.T) {
 	dir := t.TempDir()
 	rs := audRand()
 	user := "aud-kuser-" + rs
-	userKey, userLine := audKeygen(t, user, "user")
-	adminKey, adminLine := audKeygen(t, "aud-kadmin-"+rs, "admin")
+	userKey, userLine := keygen(t, user, "user")
+	adminKey, adminLine := keygen(t, "aud-kadmin-"+rs, "admin")
 	keys := filepath.Join(dir, "keys")
 	if err := os.WriteFile(keys, []byte(userLine+"\n"+adminLine+"\n"), 0o600); err != nil {
 		t.Fatal(err)

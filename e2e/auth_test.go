@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -108,25 +107,6 @@ func authzNoTokensInLogs(t *testing.T, p *agentProc, tokens []string) {
 	}
 }
 
-// authzKeygen runs `production-agent keygen` and returns the key (line 1)
-// and the keys-file line (line 2).
-func authzKeygen(t *testing.T, user, role string) (key, line string) {
-	t.Helper()
-	out, err := exec.Command(agentBinary, "keygen", "-user", user, "-role", role).Output()
-	if err != nil {
-		t.Fatalf("keygen -user %s -role %s: %v", user, role, err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("keygen printed %q; want the key and the keys-file line", out)
-	}
-	key, line = strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1])
-	if f := strings.Fields(line); len(f) != 3 || f[1] != user || f[2] != role || len(f[0]) != 64 || strings.Contains(line, key) {
-		t.Fatalf("keygen keys-file line %q; want \"<sha256 hex> %s %s\" without the key", line, user, role)
-	}
-	return key, line
-}
-
 // authzKeys generates one key per "user:role" spec, writes the keys file
 // and returns its path and the keys by user.
 func authzKeys(t *testing.T, specs ...string) (path string, keys map[string]string) {
@@ -135,7 +115,7 @@ func authzKeys(t *testing.T, specs ...string) (path string, keys map[string]stri
 	var lines []string
 	for _, s := range specs {
 		user, role, _ := strings.Cut(s, ":")
-		k, line := authzKeygen(t, user, role)
+		k, line := keygen(t, user, role)
 		keys[user] = k
 		lines = append(lines, line)
 	}

@@ -420,16 +420,8 @@ func TestDeploymentRunsAsDeclared(t *testing.T) {
 	f := loadDeploy(t)
 	box := newPodSandbox(t, f)
 
-	out, err := exec.Command(agentBinary, "keygen", "-user", "alice", "-role", "user").Output()
-	if err != nil {
-		t.Fatalf("keygen: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("keygen printed %q; want the key and the keys-file line", out)
-	}
-	key := strings.TrimSpace(lines[0])
-	if err := os.WriteFile(box.keysFile, []byte(lines[1]+"\n"), 0o644); err != nil {
+	key, line := keygen(t, "alice", "user")
+	if err := os.WriteFile(box.keysFile, []byte(line+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 

@@ -433,3 +433,23 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 		t.Fatalf("copy: %v", err)
 	}
 }
+
+// keygen runs `production-agent keygen` and returns the key (line 1) and
+// the keys-file line (line 2), checking the line's shape and that it does
+// not hold the key.
+func keygen(t *testing.T, user, role string) (key, line string) {
+	t.Helper()
+	out, err := exec.Command(agentBinary, "keygen", "-user", user, "-role", role).Output()
+	if err != nil {
+		t.Fatalf("keygen -user %s -role %s: %v", user, role, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("keygen printed %q; want the key and the keys-file line", out)
+	}
+	key, line = strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1])
+	if f := strings.Fields(line); len(f) != 3 || f[1] != user || f[2] != role || len(f[0]) != 64 || strings.Contains(line, key) {
+		t.Fatalf("keygen keys-file line %q; want \"<sha256 hex> %s %s\" without the key", line, user, role)
+	}
+	return key, line
+}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -142,21 +141,6 @@ func secCheckRecorded(t *testing.T, p *agentProc, admin http.Header, inc inciden
 	}
 }
 
-// secKeygen runs `production-agent keygen` and returns the key (line 1)
-// and the keys-file line (line 2).
-func secKeygen(t *testing.T, user, role string) (key, line string) {
-	t.Helper()
-	out, err := exec.Command(agentBinary, "keygen", "-user", user, "-role", role).Output()
-	if err != nil {
-		t.Fatalf("keygen -user %s -role %s: %v", user, role, err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("keygen printed %q; want two lines", out)
-	}
-	return strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1])
-}
-
 // secKeys makes one key per "user:role" spec, writes the keys file and
 // returns the -set arguments turning auth on with it, and the keys by user.
 func secKeys(t *testing.T, specs ...string) (args []string, keys map[string]string) {
@@ -165,7 +149,7 @@ func secKeys(t *testing.T, specs ...string) (args []string, keys map[string]stri
 	var lines []string
 	for _, s := range specs {
 		user, role, _ := strings.Cut(s, ":")
-		k, line := secKeygen(t, user, role)
+		k, line := keygen(t, user, role)
 		keys[user] = k
 		lines = append(lines, line)
 	}
