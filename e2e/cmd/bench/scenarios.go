@@ -197,21 +197,30 @@ func (b *bench) throughput() error {
 	return nil
 }
 
+// startProxyAndAgent starts the bare reverse proxy in front of the mock and
+// an agent on the provider path (openai → mock, 0 ms) for scenarios 2 and
+// 3; stop ends both.
+func (b *bench) startProxyAndAgent() (proxy *peer, ag *agent, stop func(), err error) {
+	if proxy, err = startPeer("proxy", "-upstream", b.mock.url); err != nil {
+		return nil, nil, nil, err
+	}
+	if ag, err = b.startAgent(false, 0, 0); err != nil {
+		b.stop(proxy.child)
+		return nil, nil, nil, err
+	}
+	return proxy, ag, func() { b.stop(ag.child); b.stop(proxy.child) }, nil
+}
+
 // Scenario 2: latency added at concurrency 1. Each round sends one request
 // straight to the mock (0 ms), one through the bare reverse proxy and one
 // /chat through the agent (provider openai → mock); added = percentile of
 // the path minus the same percentile of the direct calls.
 func (b *bench) latency() error {
-	proxy, err := startPeer("proxy", "-upstream", b.mock.url)
+	proxy, ag, stop, err := b.startProxyAndAgent()
 	if err != nil {
 		return err
 	}
-	defer b.stop(proxy.child)
-	ag, err := b.startAgent(false, 0, 0)
-	if err != nil {
-		return err
-	}
-	defer b.stop(ag.child)
+	defer stop()
 	body := openAIBody(chatMessage)
 	direct := staticTarget("mock", b.mock.url+"/v1/chat/completions", body)
 	viaProxy := staticTarget("proxy", proxy.url+"/v1/chat/completions", body)
@@ -249,16 +258,11 @@ func (b *bench) latency() error {
 // provider path (mock 0 ms), from /proc/PID/stat utime+stime before and
 // after, in alternating rounds.
 func (b *bench) cpu() error {
-	proxy, err := startPeer("proxy", "-upstream", b.mock.url)
+	proxy, ag, stop, err := b.startProxyAndAgent()
 	if err != nil {
 		return err
 	}
-	defer b.stop(proxy.child)
-	ag, err := b.startAgent(false, 0, 0)
-	if err != nil {
-		return err
-	}
-	defer b.stop(ag.child)
+	defer stop()
 	ours := chatTarget("production-agent", ag.api+"/chat", newSessionPool(b.cfg.turns), chatMessage)
 	ref := staticTarget("proxy", proxy.url+"/v1/chat/completions", openAIBody(chatMessage))
 	warm := min(b.cfg.cpuDur/4, time.Second)
