@@ -63,97 +63,127 @@ func findRoot(dir string) (string, error) {
 	return abs, nil
 }
 
-// child is a running process whose output is drained; the last lines are
-// kept for error reports.
+// child is a running process. Its output goes straight to a file, not
+// through a pipe this process would have to read: at thousands of log
+// lines per second, draining a pipe costs the harness (which shares the
+// cores with the process it measures) several µs per request, and the
+// agent writes a line per request where the peers write none.
 type child struct {
 	name    string
 	cmd     *exec.Cmd
 	started time.Time
 	done    chan struct{} // closed when the process has exited
 	waitErr error
-
-	mu   sync.Mutex
-	tail []string
+	out     string // path of the output file
 }
 
-// tailLines is how many output lines a child keeps for error reports.
-const tailLines = 40
-
-func (c *child) addLine(line string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.tail) == tailLines {
-		copy(c.tail, c.tail[1:])
-		c.tail = c.tail[:tailLines-1]
-	}
-	c.tail = append(c.tail, line)
-}
+// tailLines is how many output lines Tail returns; tailBytes bounds how
+// much of the output file it reads to find them.
+const (
+	tailLines = 40
+	tailBytes = 64 << 10
+)
 
 // Tail is the last output lines.
 func (c *child) Tail() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.tail, "\n")
+	f, err := os.Open(c.out)
+	if err != nil {
+		return fmt.Sprintf("(output unavailable: %v)", err)
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Sprintf("(output unavailable: %v)", err)
+	}
+	off := max(size-tailBytes, 0)
+	b := make([]byte, size-off)
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Sprintf("(output unavailable: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if off > 0 && len(lines) > 1 {
+		lines = lines[1:] // the first may be cut
+	}
+	return strings.Join(lines[max(len(lines)-tailLines, 0):], "\n")
 }
 
 // Pid is the child's process id.
 func (c *child) Pid() int { return c.cmd.Process.Pid }
 
-// start runs cmd and calls match on every output line until it returns
-// true (startTimeout). Output is drained for the child's whole life.
+// outputPoll is how often start reads a child's new output while waiting
+// for the line that says it is listening.
+const outputPoll = time.Millisecond
+
+// start runs cmd with its output in a new file and calls match on every
+// output line until it returns true (startTimeout).
 func start(name string, cmd *exec.Cmd, match func(line string) bool) (*child, error) {
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	f, err := os.CreateTemp("", "bench-"+name+"-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() // the child holds its own descriptor
+	c := &child{name: name, cmd: cmd, done: make(chan struct{}), out: f.Name()}
 	setProcAttr(cmd)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	found := make(chan struct{})
-	var once sync.Once
+	cmd.Stdout, cmd.Stderr = f, f
 	c.started = time.Now()
 	if err := cmd.Start(); err != nil {
+		os.Remove(c.out)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	var readers sync.WaitGroup
-	for _, r := range []io.Reader{stdout, stderr} {
-		readers.Go(func() {
-			sc := bufio.NewScanner(r)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			matched := false
-			for sc.Scan() {
-				line := sc.Text()
-				c.addLine(line)
-				if !matched && match(line) {
-					matched = true
-					once.Do(func() { close(found) })
-				}
-			}
-		})
-	}
 	go func() {
-		readers.Wait()
 		c.waitErr = cmd.Wait()
 		close(c.done)
 	}()
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case <-found:
-		return c, nil
-	case <-c.done:
-		return nil, fmt.Errorf("%s exited before listening (%v):\n%s", name, c.waitErr, c.Tail())
-	case <-timer.C:
+	fail := func(err error) (*child, error) {
 		c.kill()
-		return nil, fmt.Errorf("%s: not listening after %v:\n%s", name, startTimeout, c.Tail())
+		os.Remove(c.out)
+		return nil, err
+	}
+	r, err := os.Open(c.out)
+	if err != nil {
+		return fail(err)
+	}
+	defer r.Close()
+	br := bufio.NewReader(r)
+	var partial []byte // a line not yet ended
+	deadline := time.Now().Add(startTimeout)
+	tick := time.NewTicker(outputPoll)
+	defer tick.Stop()
+	for {
+		exited := false
+		select {
+		case <-c.done:
+			exited = true // read what it wrote before exiting, then report
+		default:
+		}
+		for {
+			chunk, err := br.ReadSlice('\n')
+			partial = append(partial, chunk...)
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err != nil { // io.EOF: no more output yet
+				break
+			}
+			if match(strings.TrimRight(string(partial), "\r\n")) {
+				return c, nil
+			}
+			partial = partial[:0]
+		}
+		if exited {
+			return fail(fmt.Errorf("%s exited before listening (%v):\n%s", name, c.waitErr, c.Tail()))
+		}
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("%s: not listening after %v:\n%s", name, startTimeout, c.Tail()))
+		}
+		<-tick.C
 	}
 }
 
-// stop asks the child to drain (SIGTERM) and kills it after stopTimeout.
+// stop asks the child to drain (SIGTERM), kills it after stopTimeout and
+// removes its output.
 func (c *child) stop() {
+	defer os.Remove(c.out)
 	select {
 	case <-c.done:
 		return

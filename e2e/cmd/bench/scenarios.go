@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,16 +161,30 @@ func (b *bench) throughput() error {
 	closedLoop(b.ctx, b.client, ours, c, warm)
 	closedLoop(b.ctx, b.client, ref, c, warm)
 	o, r := &outcome{}, &outcome{}
+	// CPU of the server and of this harness (the load generator) while
+	// each side runs: the two share the machine's cores.
+	var cpu [2]struct{ server, harness time.Duration }
 	for round := range b.cfg.rounds {
 		pair := []struct {
 			t   *target
 			acc *outcome
-		}{{ours, o}, {ref, r}}
+			pid int
+			cpu *struct{ server, harness time.Duration }
+		}{{ours, o, ag.Pid(), &cpu[0]}, {ref, r, base.Pid(), &cpu[1]}}
 		if round%2 == 1 {
 			pair[0], pair[1] = pair[1], pair[0]
 		}
 		for _, p := range pair {
+			s0, err1 := cpuTime(p.pid)
+			h0, err2 := cpuTime(os.Getpid())
 			p.acc.merge(closedLoop(b.ctx, b.client, p.t, c, b.cfg.phase))
+			s1, err3 := cpuTime(p.pid)
+			h1, err4 := cpuTime(os.Getpid())
+			if err := errors.Join(err1, err2, err3, err4); err != nil {
+				return err
+			}
+			p.cpu.server += s1 - s0
+			p.cpu.harness += h1 - h0
 		}
 	}
 	o.finish()
@@ -188,6 +203,14 @@ func (b *bench) throughput() error {
 		ref: pctStr(r.successRate()) + fmt.Sprintf(" of %d", r.total()), target: "100 %", verdict: verdict(o.failed == 0 && o.ok > 0)})
 	b.note("scenario 1: latency at c=%d: production-agent p50 %s p99 %s; baseline p50 %s p99 %s.",
 		c, us(o.pct(50)), us(o.pct(99)), us(r.pct(50)), us(r.pct(99)))
+	perReq := func(d time.Duration, o *outcome) string {
+		if o.total() == 0 {
+			return "-"
+		}
+		return usNum(d / time.Duration(o.total()))
+	}
+	b.note("scenario 1: CPU per request, server / this harness (µs): production-agent %s / %s; baseline %s / %s.",
+		perReq(cpu[0].server, o), perReq(cpu[0].harness, o), perReq(cpu[1].server, r), perReq(cpu[1].harness, r))
 	if f := failures(o); f != "" {
 		b.note("scenario 1: production-agent: %s", f)
 	}
