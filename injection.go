@@ -115,11 +115,11 @@ func newInjectionDetector() *InjectionDetector {
 func injNewDetector(o normOptions) *InjectionDetector {
 	d := &InjectionDetector{
 		opts:       o,
-		index:      make(injIndex),
 		blobIndex:  make(map[string][]int),
 		exfilImage: regexp.MustCompile(`^!\[[^\]\n]{0,300}\]\(\s*<?((?:https?:)?//[^\s)>]+)`),
 		htmlImage:  regexp.MustCompile(`^<img\b[^>]{0,300}\bsrc\s*=\s*["']?(?:https?:)?//[^\s"'>]*\?[^\s"'>]*=`),
 	}
+	heads := make(injIndexBuilder)
 	groups := make(map[string]int)
 	groupOf := func(signal, name string) int {
 		key := signal + "/" + name
@@ -131,12 +131,12 @@ func injNewDetector(o normOptions) *InjectionDetector {
 		return g
 	}
 	for _, s := range injRuleSpecs() {
-		r, heads, err := injCompile(s, groupOf(s.signal, s.group))
+		r, h, err := injCompile(s, groupOf(s.signal, s.group))
 		if err != nil {
 			// The rule table is part of the program: a bad rule is a bug.
 			panic(fmt.Sprintf("injection rule %s/%s: %v", s.signal, s.group, err))
 		}
-		d.indexHeads(len(d.rules), heads)
+		d.indexHeads(heads, len(d.rules), h)
 		d.rules = append(d.rules, r)
 	}
 	add := func(signal, group string, w float64) int {
@@ -158,6 +158,7 @@ func injNewDetector(o normOptions) *InjectionDetector {
 	d.ruleHomoglyph = add(injSigHomoglyph, "homoglyph", 0.35)
 	d.ruleEncoded = add(injSigEncoded, "encoded", 0.3)
 	d.groups = len(groups)
+	d.index = heads.freeze()
 	return d
 }
 
@@ -196,13 +197,16 @@ type injPrefixRule struct {
 
 // indexHeads records where rule id can start. The index holds the plain
 // heads only: scanView finds ROT13-encoded ones by decoding the token.
-func (d *InjectionDetector) indexHeads(id int, h injHeadSet) {
+func (d *InjectionDetector) indexHeads(index injIndexBuilder, id int, h injHeadSet) {
+	if id >= math.MaxUint16 {
+		panic("injection rules: more than the index's 65,535") // ~100 today
+	}
 	for _, p := range h.pairs {
-		d.index.add(p, id)
-		d.index.markPairs(p)
+		index.add(p, id)
+		index.markPairs(p)
 	}
 	for _, s := range h.singles {
-		d.index.add(s, id)
+		index.add(s, id)
 	}
 	for _, p := range h.prefixes {
 		d.prefixRules = append(d.prefixRules, injPrefixRule{p: p, id: id})
@@ -304,11 +308,11 @@ func (d *InjectionDetector) scanView(st *injState, v string, origin uint8, rot b
 			// Jailbreak personas are named after the model: "DarkGPT", "BasedGPT".
 			st.mark(d.ruleInventedGPT, origin)
 		}
-		if e := d.index[tok]; e != nil {
-			d.try(st, v, i, e.ids, origin, false)
-			if e.pairs && end < len(v) {
-				if p := d.index[v[i:injTokenEnd(v, end+1)]]; p != nil {
-					d.try(st, v, i, p.ids, origin, false)
+		if ids, pairs, ok := d.index.lookup(tok); ok {
+			d.try(st, v, i, ids, origin, false)
+			if pairs && end < len(v) {
+				if ids, _, ok := d.index.lookup(v[i:injTokenEnd(v, end+1)]); ok {
+					d.try(st, v, i, ids, origin, false)
 				}
 			}
 		}
@@ -317,7 +321,7 @@ func (d *InjectionDetector) scanView(st *injState, v string, origin uint8, rot b
 		}
 		for _, pr := range d.prefixRules {
 			if strings.HasPrefix(tok, pr.p) {
-				d.try(st, v, i, []int{pr.id}, origin, false)
+				d.try(st, v, i, []uint16{uint16(pr.id)}, origin, false)
 			}
 		}
 		i = end + 1
@@ -332,18 +336,18 @@ func (d *InjectionDetector) scanROT13(st *injState, v string, i, end int) {
 	if end-i > len(buf) {
 		return
 	}
-	e := d.index[string(normAppendROT13(buf[:0], v[i:end]))]
-	if e == nil {
+	ids, pairs, ok := d.index.lookup(string(normAppendROT13(buf[:0], v[i:end])))
+	if !ok {
 		return
 	}
-	d.try(st, v, i, e.ids, injDecoded, true)
-	if e.pairs && end < len(v) {
+	d.try(st, v, i, ids, injDecoded, true)
+	if pairs && end < len(v) {
 		pairEnd := injTokenEnd(v, end+1)
 		if pairEnd-i > len(buf) {
 			return
 		}
-		if p := d.index[string(normAppendROT13(buf[:0], v[i:pairEnd]))]; p != nil {
-			d.try(st, v, i, p.ids, injDecoded, true)
+		if ids, _, ok := d.index.lookup(string(normAppendROT13(buf[:0], v[i:pairEnd]))); ok {
+			d.try(st, v, i, ids, injDecoded, true)
 		}
 	}
 }
@@ -372,10 +376,11 @@ func injTokenEnd(v string, i int) int {
 }
 
 // try runs rules ids on the window of v starting at i, ROT13-decoded if rot.
-func (d *InjectionDetector) try(st *injState, v string, i int, ids []int, origin uint8, rot bool) {
+func (d *InjectionDetector) try(st *injState, v string, i int, ids []uint16, origin uint8, rot bool) {
 	var w, third string
 	thirdKnown := false
-	for _, id := range ids {
+	for _, id16 := range ids {
+		id := int(id16)
 		if st.done(id, origin) {
 			continue
 		}

@@ -241,12 +241,12 @@ func TestInjectionWindowCutChangesNothing(t *testing.T) {
 			v := normalize(text, d.opts).words
 			for i := 0; i < len(v); {
 				end := injTokenEnd(v, i)
-				var ids []int
-				if e := d.index[v[i:end]]; e != nil {
-					ids = append(ids, e.ids...)
+				var ids []uint16
+				if first, _, ok := d.index.lookup(v[i:end]); ok {
+					ids = append(ids, first...)
 					if end < len(v) {
-						if p := d.index[v[i:injTokenEnd(v, end+1)]]; p != nil {
-							ids = append(ids, p.ids...)
+						if pair, _, ok := d.index.lookup(v[i:injTokenEnd(v, end+1)]); ok {
+							ids = append(ids, pair...)
 						}
 					}
 				}

@@ -6,6 +6,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The detector does not run every rule at every token: that would cost
@@ -284,17 +285,18 @@ func injWildcard(p injPart) injPart {
 	return p
 }
 
-// injIndexEntry lists the rules that can start at one token (by ids) or at
-// one pair of tokens.
+// injIndexEntry lists, while the detector is being built, the rules that
+// can start at one token (by ids) or at one pair of tokens.
 type injIndexEntry struct {
 	ids   []int // rules that may match from this token on
 	pairs bool  // some rule needs this token followed by a specific one
 }
 
-// injIndex maps tokens and "tok1 tok2" pairs to the rules they can start.
-type injIndex map[string]*injIndexEntry
+// injIndexBuilder collects the heads of the rules; freeze turns it into the
+// injIndex the detector keeps.
+type injIndexBuilder map[string]*injIndexEntry
 
-func (x injIndex) add(key string, id int) {
+func (x injIndexBuilder) add(key string, id int) {
 	e := x[key]
 	if e == nil {
 		e = &injIndexEntry{}
@@ -304,7 +306,7 @@ func (x injIndex) add(key string, id int) {
 }
 
 // markPairs flags the first token of key as starting some pair.
-func (x injIndex) markPairs(key string) {
+func (x injIndexBuilder) markPairs(key string) {
 	first := key[:strings.IndexByte(key, ' ')]
 	e := x[first]
 	if e == nil {
@@ -312,4 +314,54 @@ func (x injIndex) markPairs(key string) {
 		x[first] = e
 	}
 	e.pairs = true
+}
+
+// injIndex maps tokens and "tok1 tok2" pairs to the rules they can start.
+// It is laid out for a long life in few allocations: each head's rule ids
+// are a run of one shared array and its key is a piece of one string (the
+// builder's ~10,000 small entries, id slices and keys would stay scattered
+// among the build's garbage and keep its memory from being returned).
+type injIndex struct {
+	heads map[string]injIndexRun
+	ids   []uint16
+}
+
+// injIndexRun is where a head's rule ids are in injIndex.ids.
+type injIndexRun struct {
+	off   uint32
+	n     uint16
+	pairs bool // some rule needs this token followed by a specific one
+}
+
+// lookup returns the rules that can start at key and whether some rule
+// needs key followed by a specific token; ok is false for no head.
+func (x *injIndex) lookup(key string) (ids []uint16, pairs, ok bool) {
+	r, ok := x.heads[key]
+	if !ok {
+		return nil, false, false
+	}
+	return x.ids[r.off : r.off+uint32(r.n) : r.off+uint32(r.n)], r.pairs, true
+}
+
+// freeze lays the collected heads out as an injIndex.
+func (x injIndexBuilder) freeze() injIndex {
+	n, keyBytes := 0, 0
+	for k, e := range x {
+		n += len(e.ids)
+		keyBytes += len(k)
+	}
+	out := injIndex{heads: make(map[string]injIndexRun, len(x)), ids: make([]uint16, 0, n)}
+	keys := make([]byte, 0, keyBytes)
+	for k, e := range x {
+		// Rule ids are below 65,535 (indexHeads checks), so a head lists at
+		// most 65,535 of them and all heads fewer than 2^32.
+		r := injIndexRun{off: uint32(len(out.ids)), n: uint16(len(e.ids)), pairs: e.pairs}
+		for _, id := range e.ids {
+			out.ids = append(out.ids, uint16(id))
+		}
+		start := len(keys)
+		keys = append(keys, k...)
+		out.heads[unsafe.String(unsafe.SliceData(keys[start:]), len(k))] = r
+	}
+	return out
 }

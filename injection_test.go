@@ -305,12 +305,53 @@ func TestInjectionRulesCompile(t *testing.T) {
 // no head is longer than that.
 func TestInjectionHeadsFitROT13Buffer(t *testing.T) {
 	d := newInjectionDetector()
-	if len(d.index) == 0 {
+	if len(d.index.heads) == 0 {
 		t.Fatal("empty head index")
 	}
-	for k := range d.index {
+	for k := range d.index.heads {
 		if len(k) > injMaxHead {
 			t.Errorf("head %q is %d bytes, more than injMaxHead (%d)", k, len(k), injMaxHead)
+		}
+	}
+}
+
+// TestInjectionIndexFreezeKeepsEveryHead: the detector's compact index
+// answers, for every head the rules have, exactly the rules and pair flag
+// the builder collected, and nothing for text that is no head.
+func TestInjectionIndexFreezeKeepsEveryHead(t *testing.T) {
+	d := &InjectionDetector{blobIndex: map[string][]int{}}
+	b := make(injIndexBuilder)
+	for id, s := range injRuleSpecs() {
+		_, h, err := injCompile(s, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.indexHeads(b, id, h)
+	}
+	x := b.freeze()
+	if len(x.heads) != len(b) || len(b) < 1000 {
+		t.Fatalf("%d frozen heads from %d collected; want the same, over 1000", len(x.heads), len(b))
+	}
+	for k, e := range b {
+		ids, pairs, ok := x.lookup(k)
+		if !ok || pairs != e.pairs || len(ids) != len(e.ids) {
+			t.Fatalf("head %q: %v %v %v; want %v %v", k, ids, pairs, ok, e.ids, e.pairs)
+		}
+		for i := range ids {
+			if int(ids[i]) != e.ids[i] {
+				t.Fatalf("head %q: ids %v; want %v", k, ids, e.ids)
+			}
+		}
+		if cap(ids) != len(ids) {
+			t.Fatalf("head %q: ids have room to grow into the next head's", k)
+		}
+	}
+	for _, k := range []string{"", "zzqx", "ignore zzqx"} {
+		if _, ok := b[k]; ok {
+			continue
+		}
+		if ids, pairs, ok := x.lookup(k); ok || pairs || ids != nil {
+			t.Errorf("lookup(%q) = %v %v %v; want nothing", k, ids, pairs, ok)
 		}
 	}
 }
