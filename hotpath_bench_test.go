@@ -181,7 +181,7 @@ func BenchmarkHotMetrics(b *testing.B) {
 
 // hotApp builds the whole service as runServe does (JSON access log to
 // io.Discard) with limits that never bind, plus overrides.
-func hotApp(b *testing.B, env map[string]string, overrides ...string) http.Handler {
+func hotApp(b testing.TB, env map[string]string, overrides ...string) http.Handler {
 	b.Helper()
 	sets := append([]string{
 		"resilience.rate_limit_requests_per_second=1e9", "resilience.rate_limit_burst=1000000000",
