@@ -258,7 +258,22 @@ func sseDo(ctx context.Context, hc *http.Client, hr *http.Request, stream bool, 
 		accept = "text/event-stream"
 	}
 	setHeaders(hr.Header, sseHeaderKeys[:], "application/json", sseUserAgent, accept)
-	resp, err := hc.Do(hr)
+	// The request goes straight to the client's transport, not through
+	// hc.Do: an LLM API answers, it does not redirect, and following a
+	// redirect would send the API key header (x-api-key is not among the
+	// headers net/http drops on a cross-host redirect) wherever it points.
+	// A 3xx is an error like any other non-2xx answer. Skipping the
+	// redirect machinery also spares a copy of every request's headers.
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if u := hr.URL.User; u != nil && hr.Header.Get("Authorization") == "" {
+		// What hc.Do does with a base_url holding user:password.
+		pw, _ := u.Password()
+		hr.SetBasicAuth(u.Username(), pw)
+	}
+	resp, err := rt.RoundTrip(hr)
 	if err != nil {
 		return nil, sseTransportError(ctx, provider, "", err)
 	}

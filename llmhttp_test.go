@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -403,5 +404,47 @@ func TestSSEJoinURL(t *testing.T) {
 		if got := sseJoinURL(tt.base, tt.path); got != tt.want {
 			t.Errorf("sseJoinURL(%q, %q) = %q; want %q", tt.base, tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestProviderRedirectNotFollowed: a provider answering with a redirect
+// gets no second request from us: the target never sees the API key, and
+// the call fails with the 3xx status, not retried.
+func TestProviderRedirectNotFollowed(t *testing.T) {
+	for _, pc := range sseProviders() {
+		for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+			t.Run(pc.name+"/"+http.StatusText(status), func(t *testing.T) {
+				target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					t.Errorf("redirect followed: %s %s with headers %v", r.Method, r.URL, r.Header)
+				}))
+				defer target.Close()
+				p := pc.start(t, func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, target.URL+r.URL.Path, status)
+				})
+				_, err := p.Complete(context.Background(), &LLMRequest{Model: "m", Messages: []Message{{Role: "user", Content: "hi"}}})
+				pe := sseAsProviderError(t, err)
+				if pe.StatusCode != status || pe.Retryable() {
+					t.Errorf("error status %d retryable %v; want %d, not retryable", pe.StatusCode, pe.Retryable(), status)
+				}
+			})
+		}
+	}
+}
+
+// TestProviderBasicAuthFromBaseURL: user:password in llm.base_url is sent
+// as Basic authorization when the provider's own scheme sets none
+// (Anthropic's x-api-key), as net/http's client would.
+func TestProviderBasicAuthFromBaseURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, pw, ok := r.BasicAuth(); !ok || u != "gw" || pw != "s3cret" {
+			t.Errorf("basic auth %q %q %v; want gw s3cret", u, pw, ok)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, anthTextMessage("ok", 1, 1))
+	}))
+	defer srv.Close()
+	c := newAnthropicClient(strings.Replace(srv.URL, "http://", "http://gw:s3cret@", 1), sseTestKey, srv.Client())
+	if _, err := c.Complete(context.Background(), &LLMRequest{Model: "m", Messages: []Message{{Role: "user", Content: "hi"}}}); err != nil {
+		t.Fatal(err)
 	}
 }
