@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -440,6 +441,10 @@ func (d *InjectionDetector) scanBlob(st *injState, b string) {
 
 // verdict combines the matched rules into a score and the named signals.
 func (d *InjectionDetector) verdict(st *injState) InjectionVerdict {
+	if !slices.ContainsFunc(st.found, func(f uint8) bool { return f != 0 }) {
+		// Nothing matched (most messages): score 0, no signal, as below.
+		return InjectionVerdict{Signals: []string{}}
+	}
 	weights := make([]float64, d.groups)
 	lexicon := make([]int, d.groups)
 	plain := make(map[string]bool)
