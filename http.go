@@ -283,7 +283,9 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 			}
 			// The answer goes out before its log line is written: formatting
 			// and writing the line is no part of the client's wait. Metrics
-			// stay before it, so a scrape after an answer counts it.
+			// and the span end before it, so that a scrape or a trace query
+			// made once the answer is in finds the request.
+			endServerSpan(span, ri, status)
 			rec.sendFramed()
 			attrs := []slog.Attr{
 				slog.String("method", r.Method), slog.String("route", ri.route), slog.Int("status", status),
@@ -297,7 +299,6 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 				attrs = append(attrs, slog.String("user_id", ri.user))
 			}
 			logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
-			endServerSpan(span, ri, status)
 		}()
 		next.ServeHTTP(rec, r)
 	})

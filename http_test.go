@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -43,7 +44,15 @@ func (w *heldWriter) String() string {
 func TestAnswerSentBeforeLogLine(t *testing.T) {
 	lw := &heldWriter{open: make(chan struct{}), started: make(chan struct{})}
 	logger := slog.New(slog.NewJSONHandler(lw, nil))
-	h := withRequestInfo(logger, nil, nil, time.Now, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	exporter := &http.Client{Transport: otlpTestTransport(func(r *http.Request) (*http.Response, error) {
+		return otlpTestAnswer(http.StatusOK), nil
+	})}
+	tracer := newTracer(TracerSettings{Enabled: true, SampleRatio: 1, Endpoint: "http://collector.invalid", Client: exporter,
+		BatchSize: 1, QueueSize: 4, FlushInterval: time.Hour})
+	defer tracer.Shutdown(context.Background())
+	spans := make(chan *Span, 2)
+	h := withRequestInfo(logger, nil, tracer, time.Now, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		spans <- spanFrom(r.Context())
 		if r.URL.Path == "/declared" {
 			encode(w, http.StatusOK, map[string]string{"answer": "yes"})
 			return
@@ -68,6 +77,15 @@ func TestAnswerSentBeforeLogLine(t *testing.T) {
 	<-lw.started
 	if lw.String() != "" {
 		t.Fatalf("log line written before the test let it: %q", lw.String())
+	}
+	// The request's span ended before the answer went out: a trace query
+	// made once the answer is in finds it.
+	span := <-spans
+	span.mu.Lock()
+	ended := span.ended
+	span.mu.Unlock()
+	if !ended {
+		t.Error("the server span was still open when the answer arrived")
 	}
 	release()
 
