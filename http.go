@@ -225,16 +225,6 @@ func (rr *responseRecorder) Flush() {
 
 func (rr *responseRecorder) Unwrap() http.ResponseWriter { return rr.ResponseWriter }
 
-// sendFramed flushes a finished answer whose length the handler declared.
-// An answer without Content-Length is left to net/http, which frames a
-// small one with the length it computes when the handler returns (a flush
-// now would make it chunked).
-func (rr *responseRecorder) sendFramed() {
-	if rr.status != 0 && rr.Header().Get("Content-Length") != "" {
-		rr.Flush()
-	}
-}
-
 // withRequestInfo is the outermost layer: it recovers panics (logged with
 // the stack, answered 500), reads or starts the trace context, records the
 // request's server span (tracer may be nil: no spans), and writes one
@@ -281,12 +271,6 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 				metrics.requestDuration.WithLabelValues(ri.route).Observe(d.Seconds())
 				metrics.observeResponse(ri.route, status)
 			}
-			// The answer goes out before its log line is written: formatting
-			// and writing the line is no part of the client's wait. Metrics
-			// and the span end before it, so that a scrape or a trace query
-			// made once the answer is in finds the request.
-			endServerSpan(span, ri, status)
-			rec.sendFramed()
 			attrs := []slog.Attr{
 				slog.String("method", r.Method), slog.String("route", ri.route), slog.Int("status", status),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int64("bytes", rec.bytes),
@@ -299,6 +283,7 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 				attrs = append(attrs, slog.String("user_id", ri.user))
 			}
 			logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			endServerSpan(span, ri, status)
 		}()
 		next.ServeHTTP(rec, r)
 	})
