@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -275,7 +276,10 @@ func sseDo(ctx context.Context, hc *http.Client, hr *http.Request, stream bool, 
 	}
 	resp, err := rt.RoundTrip(hr)
 	if err != nil {
-		return nil, sseTransportError(ctx, provider, "", err)
+		// Named like hc.Do's errors, so a logged cause says which URL failed
+		// (password redacted).
+		op := hr.Method[:1] + strings.ToLower(hr.Method[1:])
+		return nil, sseTransportError(ctx, provider, "", &url.Error{Op: op, URL: hr.URL.Redacted(), Err: err})
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()

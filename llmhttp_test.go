@@ -448,3 +448,21 @@ func TestProviderBasicAuthFromBaseURL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProviderTransportErrorNamesURL: a call that cannot reach the
+// provider fails with an error naming the method and URL, the password of
+// a base_url holding one redacted, as http.Client's errors do.
+func TestProviderTransportErrorNamesURL(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := strings.Replace(srv.URL, "http://", "http://gw:s3cret@", 1)
+	srv.Close() // nothing listens any more
+	c := newOpenAIClient(base+"/v1", sseTestKey, &http.Client{})
+	_, err := c.Complete(context.Background(), &LLMRequest{Model: "m", Messages: []Message{{Role: "user", Content: "hi"}}})
+	if err == nil {
+		t.Fatal("call to a closed server succeeded")
+	}
+	want := `Post "` + strings.Replace(srv.URL, "http://", "http://gw:xxxxx@", 1) + `/v1/chat/completions"`
+	if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "s3cret") || strings.Contains(msg, sseTestKey) {
+		t.Errorf("error %q; want it to name %s, without the password or key", msg, want)
+	}
+}
