@@ -77,6 +77,7 @@ func inFlightMemory(b *testing.B, path string, front func(upstream string) http.
 		var before, held runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
+		failed := make(chan struct{}, inFlightRequests) // a request that will never reach the upstream
 		var wg sync.WaitGroup
 		for i := range inFlightRequests {
 			wg.Go(func() {
@@ -85,23 +86,33 @@ func inFlightMemory(b *testing.B, path string, front func(upstream string) http.
 				req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
 				if err != nil {
 					b.Error(err)
+					failed <- struct{}{}
 					return
 				}
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
 				if err != nil {
 					b.Error(err)
+					failed <- struct{}{}
 					return
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
 					b.Errorf("status %d", resp.StatusCode)
+					failed <- struct{}{} // answered without being held (or after: then the round is over anyway)
 				}
 			})
 		}
-		for range inFlightRequests {
-			<-rd.arrived
+		for arrived := 0; arrived < inFlightRequests; {
+			select {
+			case <-rd.arrived:
+				arrived++
+			case <-failed:
+				close(rd.release)
+				wg.Wait()
+				b.FailNow()
+			}
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&held)
