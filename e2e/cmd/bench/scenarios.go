@@ -181,7 +181,8 @@ func (b *bench) throughput() error {
 			s1, err3 := cpuTime(p.pid)
 			h1, err4 := cpuTime(os.Getpid())
 			if err := errors.Join(err1, err2, err3, err4); err != nil {
-				return err
+				// A server that died is the better report: its exit and output.
+				return errors.Join(checkAlive(ag.child), checkAlive(base.child), err)
 			}
 			p.cpu.server += s1 - s0
 			p.cpu.harness += h1 - h0
