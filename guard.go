@@ -64,6 +64,23 @@ func newGuards(cfg *Config, provider string, metrics *Metrics, logger *slog.Logg
 		g.toolBulkhead = NewBulkhead("tools", rc.BulkheadMaxConcurrent, rc.BulkheadMaxQueued, qt)
 		g.llmBulkhead = NewBulkhead("llm", rc.LLMMaxConcurrent, rc.LLMMaxQueued, qt)
 	}
+	if metrics != nil {
+		// Zero series from the start, so that the metric families exist
+		// before the first trip or rejection and increase() sees it.
+		if g.breaker != nil {
+			for _, t := range [][2]BreakerState{{StateClosed, StateOpen}, {StateOpen, StateHalfOpen},
+				{StateHalfOpen, StateClosed}, {StateHalfOpen, StateOpen}} {
+				metrics.breakerTransitions.WithLabelValues(provider, t[0].String(), t[1].String())
+			}
+		}
+		for _, b := range []*Bulkhead{g.toolBulkhead, g.llmBulkhead} {
+			if b != nil {
+				for _, reason := range []string{"queue_full", "queue_timeout"} {
+					metrics.bulkheadRejected.WithLabelValues(b.Name(), reason)
+				}
+			}
+		}
+	}
 	g.retry = RetryPolicy{
 		MaxAttempts: cfg.LLM.MaxRetries + 1,
 		// Anthropic's and OpenAI's SDKs start at 0.5 s and cap at 8 s.

@@ -40,8 +40,8 @@ func TestMetricsGolden(t *testing.T) {
 	api := httptest.NewServer(a.apiHandler())
 	defer api.Close()
 	// A turn that calls a tool fills the request, LLM, tool, audit and
-	// session families; the vectors nothing on this path touches get one
-	// series each so they are exposed.
+	// session families; the others (breaker transitions, bulkhead
+	// rejections, incidents, ...) must be there from the start, as zeros.
 	resp, err := http.Post(api.URL+"/chat", "application/json",
 		strings.NewReader(`{"user_id":"u1","session_id":"s1","message":"what is 2+3?"}`))
 	if err != nil {
@@ -52,9 +52,6 @@ func TestMetricsGolden(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("POST /chat: %d", resp.StatusCode)
 	}
-	a.metrics.breakerTransitions.WithLabelValues("mock", "closed", "open")
-	a.metrics.bulkheadRejected.WithLabelValues("llm", "queue_full")
-	a.metrics.securityIncidents.WithLabelValues("prompt_injection", "high")
 
 	rec := httptest.NewRecorder()
 	a.metrics.handler(slog.New(slog.DiscardHandler)).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -68,6 +65,17 @@ func TestMetricsGolden(t *testing.T) {
 		}
 	}
 	gotText := strings.Join(got, "")
+	for _, series := range []string{
+		`agent_circuit_breaker_transitions_total{breaker="mock",from="closed",to="open"} 0`,
+		`agent_circuit_breaker_transitions_total{breaker="mock",from="half_open",to="closed"} 0`,
+		`agent_bulkhead_rejected_total{bulkhead="llm",reason="queue_full"} 0`,
+		`agent_bulkhead_rejected_total{bulkhead="tools",reason="queue_timeout"} 0`,
+		`agent_security_incidents_total{level="high",type="prompt_injection"} 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), series+"\n") {
+			t.Errorf("/metrics lacks the zero series %s before any event", series)
+		}
+	}
 
 	// Every family the Metrics struct declares must be in the output, or
 	// the golden file would silently miss it.
