@@ -186,7 +186,7 @@ func (a *app) adminHandler() http.Handler {
 	mux.Handle("GET /security/incidents", a.requireAdmin(a.handleIncidents()))
 	mux.Handle("PATCH /security/incidents/{id}", a.requireAdmin(a.handlePatchIncident()))
 	mux.Handle("GET /security/dashboard", a.requireAdmin(a.handleDashboard()))
-	mux.Handle("GET /{$}", handleLanding())
+	mux.Handle("GET /{$}", a.requireAdmin(handleLanding())) // DESIGN §3: every admin route but /metrics
 	if a.cfg.Observability.PprofEnabled {
 		// Profiles expose internals and cost CPU: off by default, admin
 		// only when auth is on, and never on the API listener.

@@ -462,6 +462,7 @@ func TestAuthzRoles(t *testing.T) {
 		authzWant401(t, "DELETE /sessions/s-anon", doHTTP(t, nil, http.MethodDelete, p.API+"/sessions/s-anon", nil, nil), "")
 		authzWant401(t, "GET admin /audit", doHTTP(t, nil, http.MethodGet, p.Admin+"/audit", nil, nil), "")
 		authzWant401(t, "GET admin /security/incidents", doHTTP(t, nil, http.MethodGet, p.Admin+"/security/incidents", nil, nil), "")
+		authzWant401(t, "GET admin /", doHTTP(t, nil, http.MethodGet, p.Admin+"/", nil, nil), "")
 		authzWant401(t, "Basic scheme", chat(t, headerOf("Authorization", "Basic "+keys["alice"]), "alice", "s-anon"), keys["alice"])
 	})
 	t.Run("metrics_need_no_key", func(t *testing.T) {
@@ -523,7 +524,7 @@ func TestAuthzRoles(t *testing.T) {
 		}
 	})
 	t.Run("user_on_admin_routes", func(t *testing.T) {
-		for _, route := range []string{"/audit", "/security/incidents", "/security/dashboard"} {
+		for _, route := range []string{"/audit", "/security/incidents", "/security/dashboard", "/"} {
 			r := doHTTP(t, nil, http.MethodGet, p.Admin+route, alice, nil)
 			authzWantError(t, "alice GET "+route, r, http.StatusForbidden, "forbidden")
 		}
