@@ -183,10 +183,8 @@ func (c *CORS) Middleware(next http.Handler) http.Handler {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			if !ok {
-				h.Set("Content-Type", "application/json; charset=utf-8")
-				h.Set("X-Content-Type-Options", "nosniff")
-				w.WriteHeader(http.StatusForbidden)
-				_, _ = w.Write([]byte(`{"error":{"type":"forbidden","message":"origin not allowed"}}` + "\n"))
+				// The error shape of every answer, trace id included (DESIGN §4).
+				writeError(w, r, nil, &apiError{Status: http.StatusForbidden, Type: "forbidden", Message: "origin not allowed"})
 				return
 			}
 			c.setAllowOrigin(h, allow)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -206,6 +207,9 @@ func TestCORS(t *testing.T) {
 				w.WriteHeader(http.StatusTeapot)
 			})
 			r := httptest.NewRequest(tt.method, "/chat", nil)
+			var tc traceContext
+			tc.TraceID[0], tc.SpanID[0] = 0xab, 0xcd
+			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, &requestInfo{trace: tc}))
 			if tt.origin != "" {
 				r.Header.Set("Origin", tt.origin)
 			}
@@ -231,7 +235,7 @@ func TestCORS(t *testing.T) {
 				}
 			}
 			if tt.wantStatus == http.StatusForbidden {
-				if want := `{"error":{"type":"forbidden","message":"origin not allowed"}}` + "\n"; w.Body.String() != want {
+				if want := `{"error":{"type":"forbidden","message":"origin not allowed","trace_id":"` + tc.TraceIDString() + `"}}` + "\n"; w.Body.String() != want {
 					t.Errorf("body = %q; want %q", w.Body.String(), want)
 				}
 				for k := range w.Header() {
