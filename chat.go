@@ -307,7 +307,7 @@ func (a *app) serveChat(w http.ResponseWriter, r *http.Request, lim chatLimits, 
 // turnError reports what a failed turn means for security.
 func (a *app) turnError(r *http.Request, source, principal, sessionID string, err error) error {
 	if errors.Is(err, ErrSessionOwner) {
-		a.monitor.SessionHijack(source, principal, sessionID, "")
+		a.monitor.SessionHijack(source, principal, sessionID, sessionOwner(err))
 		recordAudit(r.Context(), AuditEvent{EventType: EventAuthorization, Severity: SeverityError,
 			Action: "session.hijack_attempt", Resource: "session:" + sessionID, ErrorMessage: "session owned by another user"})
 	}

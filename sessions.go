@@ -18,6 +18,22 @@ var (
 	ErrSessionsFull = errors.New("session store full")
 )
 
+// sessionOwnerError is ErrSessionOwner (errors.Is) with the owner, for
+// the security incident it raises.
+type sessionOwnerError struct{ owner string }
+
+func (e *sessionOwnerError) Error() string        { return ErrSessionOwner.Error() }
+func (e *sessionOwnerError) Is(target error) bool { return target == ErrSessionOwner }
+
+// sessionOwner returns the owner carried by an ErrSessionOwner error, or "".
+func sessionOwner(err error) string {
+	var oe *sessionOwnerError
+	if errors.As(err, &oe) {
+		return oe.owner
+	}
+	return ""
+}
+
 // session is one conversation held in memory.
 type session struct {
 	id    string
@@ -103,7 +119,7 @@ func (st *SessionStore) Begin(id, userID string) (Conversation, func(Conversatio
 	switch {
 	case s.owner != userID:
 		st.mu.Unlock()
-		return Conversation{}, nil, ErrSessionOwner
+		return Conversation{}, nil, &sessionOwnerError{owner: s.owner}
 	case s.busy:
 		st.mu.Unlock()
 		return Conversation{}, nil, ErrSessionBusy

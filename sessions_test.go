@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,8 +46,8 @@ func TestSessionStoreOwnershipAndBusy(t *testing.T) {
 	if _, _, err := st.Begin("s1", "alice"); !errors.Is(err, ErrSessionBusy) {
 		t.Errorf("second Begin while busy = %v; want ErrSessionBusy", err)
 	}
-	if _, _, err := st.Begin("s1", "mallory"); !errors.Is(err, ErrSessionOwner) {
-		t.Errorf("Begin by another user = %v; want ErrSessionOwner", err)
+	if _, _, err := st.Begin("s1", "mallory"); !errors.Is(err, ErrSessionOwner) || sessionOwner(err) != "alice" {
+		t.Errorf("Begin by another user = %v (owner %q); want ErrSessionOwner naming the owner", err, sessionOwner(err))
 	}
 	finish(started(t, "s1", "alice"))
 	finish(Conversation{}) // second call is a no-op
@@ -148,5 +150,31 @@ func TestSessionStoreEnd(t *testing.T) {
 	f3(started(t, "t", "u"))
 	if _, _, err := st.Get("t"); !errors.Is(err, ErrSessionNotFound) {
 		t.Errorf("ended session came back: %v", err)
+	}
+}
+
+// TestChatAsAnotherUserNamesTheOwner: with auth off, /chat on a session
+// another user_id started answers 403 and raises session_hijacking naming
+// the session's owner.
+func TestChatAsAnotherUserNamesTheOwner(t *testing.T) {
+	a, srv := newTestApp(t, time.Now, nil, "llm.provider=mock", "security.auto_block=false")
+	post := func(user string) int {
+		resp, err := http.Post(srv.URL+"/chat", "application/json",
+			strings.NewReader(`{"user_id":"`+user+`","session_id":"shared","message":"hello"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post("alice"); got != http.StatusOK {
+		t.Fatalf("alice: %d", got)
+	}
+	if got := post("mallory"); got != http.StatusForbidden {
+		t.Fatalf("mallory on alice's session: %d; want 403", got)
+	}
+	incs := a.monitor.Incidents(IncidentFilter{Type: IncidentSessionHijacking})
+	if len(incs) != 1 || incs[0].Metadata["owner"] != "alice" {
+		t.Fatalf("session_hijacking incidents %+v; want one naming owner alice", incs)
 	}
 }
