@@ -388,7 +388,7 @@ func (a *Agent) directLLM(ctx context.Context, req *LLMRequest, onEvent func(Str
 	d := a.now().Sub(start)
 	cost := llmCost(model, u, a.settings.InputCostPerMTok, a.settings.OutputCostPerMTok)
 	a.metrics.observeLLM(a.provider.Name(), outcome, d, u, cost)
-	recordAudit(ctx, llmAuditEvent(a.provider.Name(), model, outcome, d, u, cost))
+	recordAudit(ctx, llmAuditEvent(a.provider.Name(), model, outcome, err, d, u, cost))
 	if err != nil {
 		a.logger.WarnContext(ctx, "llm call failed", "provider", a.provider.Name(), "outcome", outcome, "error", err.Error())
 	}

@@ -212,6 +212,15 @@ func TestCircuitBreakerOnTheRequestPath(t *testing.T) {
 	if len(events) != 3 {
 		t.Errorf("audited %d breaker transitions; want 3", len(events))
 	}
+	failed, _ := a.audit.Query(AuditQuery{Action: "llm.call", Success: new(false), Limit: 10})
+	if len(failed) != 5 {
+		t.Fatalf("audited %d failed LLM calls; want 5", len(failed))
+	}
+	for _, ev := range failed {
+		if ev.ErrorMessage != "provider error status 500 server_error" {
+			t.Errorf("failed llm.call error_message %q; want the status and type", ev.ErrorMessage)
+		}
+	}
 }
 
 func TestBreakerIgnoresClientErrorsAndRetriesHonourRetryAfter(t *testing.T) {

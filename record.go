@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"context"
 	"log/slog"
 	"net/http"
@@ -112,14 +113,14 @@ func (a *app) onBlock(source, principal string, until time.Time) {
 }
 
 // llmAuditEvent describes one model call for the audit trail.
-func llmAuditEvent(provider, model, outcome string, d time.Duration, u Usage, cost float64) AuditEvent {
+func llmAuditEvent(provider, model, outcome string, err error, d time.Duration, u Usage, cost float64) AuditEvent {
 	sev := SeverityInfo
 	if outcome != "success" {
 		sev = SeverityWarning
 	}
 	return AuditEvent{
 		EventType: EventLLMInteraction, Severity: sev, Action: "llm.call", Resource: "llm:" + provider,
-		Success: outcome == "success",
+		Success: outcome == "success", ErrorMessage: llmAuditError(outcome, err),
 		Metadata: map[string]string{
 			"provider": provider, "model": model, "outcome": outcome,
 			"input_tokens":  strconv.Itoa(u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens),
@@ -127,5 +128,33 @@ func llmAuditEvent(provider, model, outcome string, d time.Duration, u Usage, co
 			"cost_usd":      strconv.FormatFloat(cost, 'f', -1, 64),
 			"latency_ms":    strconv.FormatInt(d.Milliseconds(), 10),
 		},
+	}
+}
+
+// llmAuditError says why an LLM call failed ("" when it did not), in
+// words of ours: never the provider's message, which may quote the
+// request, and message text never enters the audit trail.
+func llmAuditError(outcome string, err error) string {
+	var pe *ProviderError
+	switch {
+	case err == nil:
+		return ""
+	case outcome == "timeout":
+		return "the call timed out"
+	case outcome == "cancelled":
+		return "the caller went away"
+	case errors.As(err, &pe):
+		s := "provider error"
+		if pe.StatusCode != 0 {
+			s += " status " + strconv.Itoa(pe.StatusCode)
+		}
+		if pe.Type != "" {
+			s += " " + pe.Type
+		} else if pe.StatusCode == 0 {
+			s += ": request failed" // transport error: no answer
+		}
+		return s
+	default:
+		return classify(err).Type
 	}
 }
