@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,47 @@ type AuditEvent struct {
 	Action       string            `json:"action"`
 	Resource     string            `json:"resource"`
 	Success      bool              `json:"success"`
+	ErrorMessage string            `json:"error_message"`
+	SourceIP     string            `json:"source_ip"`
+	UserAgent    string            `json:"user_agent"`
+	SessionID    string            `json:"session_id"`
+	RequestID    string            `json:"request_id"`
+	TraceID      string            `json:"trace_id"`
+	Metadata     map[string]string `json:"metadata"` // written as {} when nil (MarshalJSON)
+	Seq          uint64            `json:"seq,omitempty"`       // file backend: 1, 2, 3, ... without gaps
+	PrevHash     string            `json:"prev_hash,omitempty"` // file backend: Hash of record Seq-1, or 64 zeros for Seq 1
+	Hash         string            `json:"hash,omitempty"`      // file backend: see auditSeal
+}
+
+// auditEventFields is AuditEvent without its methods: what MarshalJSON
+// encodes.
+type auditEventFields AuditEvent
+
+// auditNoMetadata stands in for nil metadata when encoding; never written to.
+var auditNoMetadata = map[string]string{}
+
+// MarshalJSON writes every field of DESIGN §8, error_message even when
+// empty and metadata as {} when there is none, so that every record has the
+// same shape; seq, prev_hash and hash only in the file backend.
+func (ev AuditEvent) MarshalJSON() ([]byte, error) {
+	if ev.Metadata == nil {
+		ev.Metadata = auditNoMetadata
+	}
+	return json.Marshal(auditEventFields(ev))
+}
+
+// auditEventV1 is how records were encoded before every field was always
+// written: error_message and metadata were left out when empty. Audit files
+// holding such lines still verify and continue (auditCheckLine).
+type auditEventV1 struct {
+	ID           string            `json:"id"`
+	Timestamp    time.Time         `json:"timestamp"`
+	EventType    string            `json:"event_type"`
+	Severity     string            `json:"severity"`
+	Actor        string            `json:"actor"`
+	Action       string            `json:"action"`
+	Resource     string            `json:"resource"`
+	Success      bool              `json:"success"`
 	ErrorMessage string            `json:"error_message,omitempty"`
 	SourceIP     string            `json:"source_ip"`
 	UserAgent    string            `json:"user_agent"`
@@ -42,9 +84,9 @@ type AuditEvent struct {
 	RequestID    string            `json:"request_id"`
 	TraceID      string            `json:"trace_id"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
-	Seq          uint64            `json:"seq,omitempty"`       // file backend: 1, 2, 3, ... without gaps
-	PrevHash     string            `json:"prev_hash,omitempty"` // file backend: Hash of record Seq-1, or 64 zeros for Seq 1
-	Hash         string            `json:"hash,omitempty"`      // file backend: see auditSeal
+	Seq          uint64            `json:"seq,omitempty"`
+	PrevHash     string            `json:"prev_hash,omitempty"`
+	Hash         string            `json:"hash,omitempty"`
 }
 
 // Event types of AuditEvent.EventType (the seed's six).

@@ -10,12 +10,17 @@ package main
 //	hash      = lowercase hex(SHA-256(prev_hash as its 64 ASCII hex characters || canonical))
 //	line      = json.Marshal(record with Hash = hash) + "\n"
 //
-// json.Marshal writes struct fields in AuditEvent's declaration order, sorts
-// metadata keys, omits the omitempty fields when empty, escapes <, > and & as
+// json.Marshal writes struct fields in AuditEvent's declaration order
+// (error_message and metadata always, metadata {} when empty; seq,
+// prev_hash and hash are set in the file), sorts metadata keys, escapes <, > and & as
 // \u003c, \u003e, \u0026 and writes the timestamp as RFC 3339 with
 // nanoseconds in UTC ("Z"). So canonical is exactly the line with its final
 // `,"hash":"..."` member removed, and a reimplementation can hash
 // prev_hash || (line without `,"hash":"<64 hex>"` before the closing brace).
+//
+// Lines written before error_message and metadata were always present
+// (auditEventV1: both left out when empty) are valid in that encoding too;
+// canonical is then that encoding.
 //
 // A line is valid when it is exactly that encoding (re-encoding the parsed
 // record gives the same bytes: no added fields, whitespace or key changes),
@@ -56,7 +61,10 @@ var auditErrChainBroken = errors.New("audit chain broken")
 // them.
 func auditEncodeBody(ev AuditEvent) ([]byte, error) {
 	ev.Seq, ev.PrevHash, ev.Hash = 0, "", ""
-	b, err := json.Marshal(ev)
+	if ev.Metadata == nil {
+		ev.Metadata = auditNoMetadata
+	}
+	b, err := json.Marshal(auditEventFields(ev)) // what MarshalJSON writes, without its second pass
 	if err != nil {
 		return nil, fmt.Errorf("encode audit event: %w", err)
 	}
@@ -99,8 +107,12 @@ func auditCheckLine(line []byte, wantSeq uint64, wantPrev string) (AuditEvent, s
 	if err := json.Unmarshal(line, &ev); err != nil {
 		return ev, "invalid JSON: " + err.Error()
 	}
-	if re, err := json.Marshal(ev); err != nil || !bytes.Equal(re, line) {
-		return ev, "not in canonical form (fields added, removed, reordered or reformatted)"
+	encode := func(ev AuditEvent) ([]byte, error) { return json.Marshal(ev) }
+	if re, err := encode(ev); err != nil || !bytes.Equal(re, line) {
+		encode = func(ev AuditEvent) ([]byte, error) { return json.Marshal(auditEventV1(ev)) }
+		if re, err := encode(ev); err != nil || !bytes.Equal(re, line) {
+			return ev, "not in canonical form (fields added, removed, reordered or reformatted)"
+		}
 	}
 	if wantSeq != 0 && ev.Seq != wantSeq {
 		return ev, fmt.Sprintf("found seq %d where %d was expected (record deleted, inserted or moved)", ev.Seq, wantSeq)
@@ -116,7 +128,7 @@ func auditCheckLine(line []byte, wantSeq uint64, wantPrev string) (AuditEvent, s
 	}
 	want := ev.Hash
 	ev.Hash = ""
-	canonical, err := json.Marshal(ev)
+	canonical, err := encode(ev)
 	if err != nil {
 		return ev, "cannot re-encode: " + err.Error()
 	}

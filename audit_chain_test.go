@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +243,126 @@ func TestAuditTimestampRoundTrip(t *testing.T) {
 		if _, reason := auditCheckLine(line[:len(line)-1], 1, auditGenesisHash); reason != "" {
 			t.Errorf("timestamp %v: auditCheckLine = %q; want valid", ts, reason)
 		}
+	}
+}
+
+// auditV1Line seals ev the way records were written before error_message
+// and metadata were always present (auditEventV1: both left out when
+// empty) and returns the line (without "\n") and its hash.
+func auditV1Line(t *testing.T, ev AuditEvent, seq uint64, prev string) ([]byte, string) {
+	t.Helper()
+	ev.Seq, ev.PrevHash, ev.Hash = seq, prev, ""
+	canonical, err := json.Marshal(auditEventV1(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(append([]byte(prev), canonical...))
+	ev.Hash = hex.EncodeToString(sum[:])
+	line, err := json.Marshal(auditEventV1(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line, ev.Hash
+}
+
+// TestAuditRecordShape: every record, in the file and from the in-memory
+// backend, has every field of DESIGN §8, error_message and metadata even
+// when empty; the file adds seq, prev_hash and hash.
+func TestAuditRecordShape(t *testing.T) {
+	design := []string{"id", "timestamp", "event_type", "severity", "actor", "action", "resource", "success",
+		"error_message", "source_ip", "user_agent", "session_id", "request_id", "trace_id", "metadata"}
+	keysOf := func(b []byte) []string {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		if string(m["metadata"]) != "{}" || string(m["error_message"]) != `""` {
+			t.Errorf("metadata %s, error_message %s; want {} and \"\" for a record without them", m["metadata"], m["error_message"])
+		}
+		keys := slices.Collect(maps.Keys(m))
+		slices.Sort(keys)
+		return keys
+	}
+	want := slices.Sorted(slices.Values(design))
+	ev := AuditEvent{EventType: EventDataAccess, Actor: "alice", Action: "read", Resource: "r", Success: true}
+
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	fa, err := openFileAudit(path, false, 10, AuditHooks{}, auditFixedClock(auditT0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fa.Append(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	fa.Close()
+	data, _ := os.ReadFile(path)
+	wantFile := slices.Sorted(slices.Values(append(slices.Clone(design), "seq", "prev_hash", "hash")))
+	if got := keysOf(bytes.TrimSpace(data)); !slices.Equal(got, wantFile) {
+		t.Errorf("file record keys %v; want %v", got, wantFile)
+	}
+
+	ma := newMemoryAudit(10, AuditHooks{}, auditFixedClock(auditT0))
+	if err := ma.Append(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := ma.Query(AuditQuery{Limit: 1})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("Query: %v %v", evs, err)
+	}
+	b, _ := json.Marshal(evs[0])
+	if got := keysOf(b); !slices.Equal(got, want) {
+		t.Errorf("in-memory record keys %v; want %v", got, want)
+	}
+}
+
+// TestAuditLegacyLinesVerifyAndContinue: a file written before every field
+// was always present verifies, is continued on open, and the whole file,
+// old lines and new, verifies after.
+func TestAuditLegacyLinesVerifyAndContinue(t *testing.T) {
+	var lines [][]byte
+	prev := auditGenesisHash
+	for i := range 3 {
+		ev := AuditEvent{ID: newUUID(), Timestamp: auditT0.Add(time.Duration(i) * time.Second), EventType: EventDataAccess,
+			Severity: SeverityInfo, Actor: "alice", Action: "read", Resource: "r", Success: i != 1}
+		if i == 1 {
+			ev.ErrorMessage = "denied"
+		}
+		if i == 2 {
+			ev.Metadata = map[string]string{"k": "v"}
+		}
+		var line []byte
+		line, prev = auditV1Line(t, ev, uint64(i+1), prev)
+		lines = append(lines, line)
+	}
+	if bytes.Contains(lines[0], []byte("error_message")) || bytes.Contains(lines[0], []byte("metadata")) {
+		t.Fatalf("legacy line has the fields it should lack: %s", lines[0])
+	}
+	if n, bad, err := verifyAuditFile(bytes.NewReader(auditJoin(lines))); n != 3 || bad != 0 || err != nil {
+		t.Fatalf("verify legacy file: %d records, bad %d, %v", n, bad, err)
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(path, auditJoin(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fa, err := openFileAudit(path, false, 10, AuditHooks{}, auditFixedClock(auditT0.Add(time.Hour)))
+	if err != nil {
+		t.Fatalf("open legacy file: %v", err)
+	}
+	if err := fa.Append(context.Background(), AuditEvent{EventType: EventDataAccess, Actor: "bob", Action: "read", Resource: "r", Success: true}); err != nil {
+		t.Fatal(err)
+	}
+	fa.Close()
+	data, _ := os.ReadFile(path)
+	if n, bad, err := verifyAuditFile(bytes.NewReader(data)); n != 4 || bad != 0 || err != nil {
+		t.Fatalf("verify continued file: %d records, bad %d, %v\n%s", n, bad, err, data)
+	}
+	if last := bytes.Split(bytes.TrimSpace(data), []byte("\n"))[3]; !bytes.Contains(last, []byte(`"error_message":"","source_ip"`)) ||
+		!bytes.Contains(last, []byte(`"metadata":{},"seq":4`)) {
+		t.Errorf("new record is not in the current shape: %s", last)
+	}
+	// A legacy line edited after the fact still fails.
+	tampered := bytes.Replace(auditJoin(lines), []byte(`"actor":"alice"`), []byte(`"actor":"mallo"`), 1)
+	if _, bad, err := verifyAuditFile(bytes.NewReader(tampered)); bad != 1 || err == nil {
+		t.Errorf("edited legacy line: bad %d, %v; want record 1 reported", bad, err)
 	}
 }
