@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -42,7 +42,7 @@ type AuditEvent struct {
 	SessionID    string            `json:"session_id"`
 	RequestID    string            `json:"request_id"`
 	TraceID      string            `json:"trace_id"`
-	Metadata     map[string]string `json:"metadata"` // written as {} when nil (MarshalJSON)
+	Metadata     map[string]string `json:"metadata"`            // written as {} when nil (MarshalJSON)
 	Seq          uint64            `json:"seq,omitempty"`       // file backend: 1, 2, 3, ... without gaps
 	PrevHash     string            `json:"prev_hash,omitempty"` // file backend: Hash of record Seq-1, or 64 zeros for Seq 1
 	Hash         string            `json:"hash,omitempty"`      // file backend: see auditSeal
