@@ -157,6 +157,8 @@ type monRecord struct {
 	dedupKey string
 	closed   bool
 	elem     *list.Element
+	blocks   [2]string // block keys this incident set last (source, principal; "" for none)
+	until    time.Time // and when that block ends
 }
 
 // monSignal is one qualifying occurrence for upsertLocked.
@@ -362,6 +364,7 @@ func (m *SecurityMonitor) blockLocked(now time.Time, rec *monRecord, sig monSign
 			m.blocks.put(k, until, m.maxKeys)
 		}
 	}
+	rec.blocks, rec.until = [2]string{sk, pk}, until
 	base, _, _ := strings.Cut(rec.inc.ActionTaken, "; blocked ")
 	if strings.HasPrefix(base, "blocked ") || base == "recorded" {
 		base = ""

@@ -122,7 +122,9 @@ func (m *SecurityMonitor) Incidents(f IncidentFilter) []Incident {
 // UpdateStatus sets incident id's status to investigating, resolved or
 // false_positive and returns the updated copy. A resolved or
 // false_positive incident is never folded into again: a later occurrence
-// opens a new incident. Errors wrap ErrIncidentNotFound or
+// opens a new incident. Marking it false_positive also lifts the blocks it
+// set (the operator says the source did nothing wrong); resolving keeps
+// them to their end. Errors wrap ErrIncidentNotFound or
 // ErrInvalidIncidentStatus ("open" is not settable).
 func (m *SecurityMonitor) UpdateStatus(id, status string) (Incident, error) {
 	closed := false
@@ -144,6 +146,16 @@ func (m *SecurityMonitor) UpdateStatus(id, status string) (Incident, error) {
 	if rec.inc.Status != status {
 		rec.inc.Status = status
 		rec.inc.Metadata["status_changed_at"] = now.UTC().Format(time.RFC3339Nano)
+	}
+	if status == monStatusFalsePositive && rec.blocks != [2]string{} {
+		for _, k := range rec.blocks {
+			// Only this incident's block: a later incident may have renewed it.
+			if until, ok := m.blocks.peek(k); k != "" && ok && until.Equal(rec.until) {
+				m.blocks.delete(k)
+			}
+		}
+		rec.blocks = [2]string{}
+		rec.inc.ActionTaken += "; block lifted (false positive)"
 	}
 	if closed != rec.closed {
 		from, to := m.openList, m.closedList

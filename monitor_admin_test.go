@@ -223,3 +223,45 @@ func TestIncidentJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorFalsePositiveLiftsItsBlock: marking an incident false_positive
+// lifts the blocks it set; resolving keeps them; a block a later incident
+// renewed stays.
+func TestMonitorFalsePositiveLiftsItsBlock(t *testing.T) {
+	m, clock, _ := newMonTest(t, MonitorSettings{AutoBlock: true})
+	hij := m.SessionHijack("192.0.2.20", "mallory", "s", "alice")
+	if blocked, _ := m.Blocked("192.0.2.20", "mallory"); !blocked {
+		t.Fatal("session_hijacking with auto_block did not block")
+	}
+	if _, err := m.UpdateStatus(hij.ID, "resolved"); err != nil {
+		t.Fatal(err)
+	}
+	if blocked, _ := m.Blocked("192.0.2.20", ""); !blocked {
+		t.Fatal("resolving the incident lifted its block; it should run its course")
+	}
+	got, err := m.UpdateStatus(hij.ID, "false_positive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blocked, _ := m.Blocked("192.0.2.20", ""); blocked {
+		t.Error("false_positive left the source blocked")
+	}
+	if blocked, _ := m.Blocked("", "mallory"); blocked {
+		t.Error("false_positive left the principal blocked")
+	}
+	if !strings.Contains(got.ActionTaken, "block lifted") {
+		t.Errorf("action_taken %q does not say the block was lifted", got.ActionTaken)
+	}
+
+	// A block renewed by a later incident outlives the first one's
+	// false_positive.
+	first := m.PrivilegeEscalation("192.0.2.21", "eve", "x")
+	clock.advance(time.Second)
+	m.SessionHijack("192.0.2.21", "eve", "s2", "bob") // renews the source's block
+	if _, err := m.UpdateStatus(first.ID, "false_positive"); err != nil {
+		t.Fatal(err)
+	}
+	if blocked, _ := m.Blocked("192.0.2.21", ""); !blocked {
+		t.Error("a false_positive lifted a block a later incident had renewed")
+	}
+}
