@@ -354,6 +354,28 @@ func TestChatStreamsServerSentEvents(t *testing.T) {
 	}
 }
 
+// TestChatStreamErrorEvent: a stream the model fails ends with an error
+// event carrying the error object of every error answer, trace id included,
+// and no done.
+func TestChatStreamErrorEvent(t *testing.T) {
+	ts := startServer(t, nil, "-set", "llm.mock_failure_rate=1", "-set", "llm.max_retries=0")
+	body := `{"user_id":"u","session_id":"stream-fail","message":"Hello","stream":true}`
+	r := doRequest(t, "POST", ts.api+"/chat", "application/json", strings.NewReader(body))
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("stream: %d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	events := strings.Split(strings.TrimSpace(string(r.body)), "\n\n")
+	last := events[len(events)-1]
+	data, ok := strings.CutPrefix(last, "event: error\ndata: ")
+	var e errorBody
+	if !ok || json.Unmarshal([]byte(data), &e) != nil || e.Error.Type != "upstream_error" || e.Error.Message == "" || len(e.Error.TraceID) != 32 {
+		t.Fatalf("last event %q; want event: error with {\"error\": {type upstream_error, message, trace_id}}", last)
+	}
+	if strings.Contains(string(r.body), "event: done") {
+		t.Errorf("a failed stream has a done event:\n%s", r.body)
+	}
+}
+
 func TestHealthProbesAndMetrics(t *testing.T) {
 	ts := startServer(t, nil)
 	h := doRequest(t, "GET", ts.api+"/health", "", nil)

@@ -422,7 +422,8 @@ func (a *app) streamChat(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		ri.errType = ae.Type
 		a.logger.ErrorContext(r.Context(), "stream failed", "error_type", ae.Type, "error", err.Error())
-		send("error", errorDetail{Type: ae.Type, Message: ae.Message, TraceID: ri.traceID()})
+		// The error object of every error answer (DESIGN §4), as "done" carries the 200 body.
+		send("error", errorBody{Error: errorDetail{Type: ae.Type, Message: ae.Message, TraceID: ri.traceID()}})
 		return ae.Status
 	}
 	flushText()

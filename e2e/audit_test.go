@@ -840,10 +840,12 @@ func audStreamChat(t *testing.T, api string, body map[string]any) (status int, d
 			doneTrace = d.TraceID
 		case strings.HasPrefix(line, "data: ") && event == "error":
 			var d struct {
-				Type string `json:"type"`
+				Error struct {
+					Type string `json:"type"`
+				} `json:"error"`
 			}
 			json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d)
-			errType = d.Type
+			errType = d.Error.Type
 		}
 	}
 	return resp.StatusCode, doneTrace, errType

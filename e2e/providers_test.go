@@ -1028,11 +1028,14 @@ func TestProvChatStreamCut(t *testing.T) {
 				if events[0].Event != "start" || last.Event != "error" || strings.Contains(strings.Join(names, ","), "done") {
 					t.Fatalf("events %v, want start … error and never done", names)
 				}
-				var e struct {
-					Type    string `json:"type"`
-					TraceID string `json:"trace_id"`
+				var errObj struct {
+					Error struct {
+						Type    string `json:"type"`
+						TraceID string `json:"trace_id"`
+					} `json:"error"`
 				}
-				if err := json.Unmarshal([]byte(last.Data), &e); err != nil || e.Type != "upstream_error" || e.TraceID == "" {
+				e := &errObj.Error
+				if err := json.Unmarshal([]byte(last.Data), &errObj); err != nil || e.Type != "upstream_error" || e.TraceID == "" {
 					t.Errorf("error event %s, want type upstream_error with a trace_id", last.Data)
 				}
 				var text strings.Builder

@@ -356,11 +356,14 @@ func relWantStreamError(t *testing.T, what string, r relReply, typ string, midAn
 		t.Errorf("%s: stream %v has a done event; a cut stream must never end in done", what, names)
 	}
 	last := r.Last()
-	var e struct {
-		Type    string `json:"type"`
-		TraceID string `json:"trace_id"`
+	var body struct {
+		Error struct {
+			Type    string `json:"type"`
+			TraceID string `json:"trace_id"`
+		} `json:"error"`
 	}
-	if last.Name != "error" || json.Unmarshal([]byte(last.Data), &e) != nil || e.Type != typ || e.TraceID == "" {
+	e := &body.Error
+	if last.Name != "error" || json.Unmarshal([]byte(last.Data), &body) != nil || e.Type != typ || e.TraceID == "" {
 		t.Errorf("%s: stream %v ends with %s %s; want event: error of type %q with a trace_id", what, names, last.Name, last.Data, typ)
 	}
 	if midAnswer && !slices.Contains(names, "delta") {
@@ -566,7 +569,7 @@ func TestRelUpstreamFlood(t *testing.T) {
 			peak := stop()
 			t.Logf("%d bytes to the client in %v; last event %.200s; peak RSS %.1f MiB (baseline %.1f)",
 				total, took, last, peak/(1<<20), base.rss/(1<<20))
-			if !strings.HasPrefix(last, `error {"type":"upstream_error"`) {
+			if !strings.HasPrefix(last, `error {"error":{"type":"upstream_error"`) {
 				t.Errorf("runaway stream ended with %.200s; want event: error of type upstream_error (answer too long)", last)
 			}
 			if took > 8*time.Second {
