@@ -839,13 +839,7 @@ func audStreamChat(t *testing.T, api string, body map[string]any) (status int, d
 			json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d)
 			doneTrace = d.TraceID
 		case strings.HasPrefix(line, "data: ") && event == "error":
-			var d struct {
-				Error struct {
-					Type string `json:"type"`
-				} `json:"error"`
-			}
-			json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d)
-			errType = d.Error.Type
+			errType, _, _ = errorObject([]byte(strings.TrimPrefix(line, "data: ")))
 		}
 	}
 	return resp.StatusCode, doneTrace, errType

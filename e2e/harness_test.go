@@ -453,3 +453,19 @@ func keygen(t *testing.T, user, role string) (key, line string) {
 	}
 	return key, line
 }
+
+// errorObject reads an error document, {"error": {"type", "message",
+// "trace_id"}}: a JSON error answer or the data of an SSE error event. ok is
+// false for anything else.
+func errorObject(data []byte) (typ, traceID string, ok bool) {
+	var e struct {
+		Error *struct {
+			Type    string `json:"type"`
+			TraceID string `json:"trace_id"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Error == nil {
+		return "", "", false
+	}
+	return e.Error.Type, e.Error.TraceID, true
+}

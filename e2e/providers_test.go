@@ -1028,14 +1028,7 @@ func TestProvChatStreamCut(t *testing.T) {
 				if events[0].Event != "start" || last.Event != "error" || strings.Contains(strings.Join(names, ","), "done") {
 					t.Fatalf("events %v, want start … error and never done", names)
 				}
-				var errObj struct {
-					Error struct {
-						Type    string `json:"type"`
-						TraceID string `json:"trace_id"`
-					} `json:"error"`
-				}
-				e := &errObj.Error
-				if err := json.Unmarshal([]byte(last.Data), &errObj); err != nil || e.Type != "upstream_error" || e.TraceID == "" {
+				if typ, trace, ok := errorObject([]byte(last.Data)); !ok || typ != "upstream_error" || trace == "" {
 					t.Errorf("error event %s, want type upstream_error with a trace_id", last.Data)
 				}
 				var text strings.Builder

@@ -356,14 +356,7 @@ func relWantStreamError(t *testing.T, what string, r relReply, typ string, midAn
 		t.Errorf("%s: stream %v has a done event; a cut stream must never end in done", what, names)
 	}
 	last := r.Last()
-	var body struct {
-		Error struct {
-			Type    string `json:"type"`
-			TraceID string `json:"trace_id"`
-		} `json:"error"`
-	}
-	e := &body.Error
-	if last.Name != "error" || json.Unmarshal([]byte(last.Data), &body) != nil || e.Type != typ || e.TraceID == "" {
+	if got, trace, ok := errorObject([]byte(last.Data)); last.Name != "error" || !ok || got != typ || trace == "" {
 		t.Errorf("%s: stream %v ends with %s %s; want event: error of type %q with a trace_id", what, names, last.Name, last.Data, typ)
 	}
 	if midAnswer && !slices.Contains(names, "delta") {
