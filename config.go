@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -255,6 +256,9 @@ func loadConfig(path string, getenv func(string) string, overrides []string) (*C
 	c.AnthropicAPIKey = getenv("ANTHROPIC_API_KEY")
 	c.OpenAIAPIKey = getenv("OPENAI_API_KEY")
 	c.JWTSecret = getenv("AGENT_AUTH_JWT_SECRET")
+	if err := cfgCheckEnvNames(cfgEnvironNames(), getenv); err != nil {
+		return nil, err
+	}
 	if err := cfgApplyEnv(c, getenv, prov); err != nil {
 		return nil, err
 	}
@@ -318,6 +322,48 @@ func cfgApplyFile(c *Config, file string, data []byte, prov map[string]cfgSource
 			return &ConfigError{File: file, Line: e.Line, Key: key, Msg: msg}
 		}
 		prov[key] = cfgSource{file: file, line: e.Line}
+	}
+	return nil
+}
+
+// cfgEnvironNames lists the names in the process environment. The loader
+// reads values only through its getenv; the names only say which AGENT_*
+// variables to look at for unknown keys.
+var cfgEnvironNames = func() []string {
+	env := os.Environ()
+	names := make([]string, 0, len(env))
+	for _, kv := range env {
+		if name, _, ok := strings.Cut(kv, "="); ok {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// cfgCheckEnvNames refuses a set AGENT_SECTION_REST variable of a known
+// section that names no key ("AGENT_SERVER_PROT=9"), as the file and -set
+// refuse an unknown key. Variables outside the known sections (CI systems
+// set AGENT_OS, AGENT_NAME, ...) and AGENT_CONFIG are not ours to judge.
+func cfgCheckEnvNames(names []string, getenv func(string) string) error {
+	known := map[string]bool{"AGENT_AUTH_JWT_SECRET": true}
+	sections := map[string]bool{}
+	for _, f := range cfgFields() {
+		known[cfgEnvName(f.key)] = true
+		section, _, _ := strings.Cut(f.key, ".")
+		sections[strings.ToUpper(section)] = true
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		rest, ok := strings.CutPrefix(name, "AGENT_")
+		if !ok || known[name] || getenv(name) == "" {
+			continue
+		}
+		section, key, ok := strings.Cut(rest, "_")
+		if !ok || !sections[section] {
+			continue
+		}
+		k := strings.ToLower(section) + "." + strings.ToLower(key)
+		return &ConfigError{File: "environment " + name, Key: k, Msg: cfgUnknownKeyMsg(k)}
 	}
 	return nil
 }

@@ -518,3 +518,37 @@ func TestOversizedFileIsError(t *testing.T) {
 		t.Errorf("loadConfig of an oversized file = %v; want a size error", err)
 	}
 }
+
+// TestUnknownEnvironmentKey: a set AGENT_<section>_<key> variable naming no
+// key of a known section is refused like an unknown key in the file;
+// variables of no section of ours, AGENT_CONFIG, the JWT secret and empty
+// values are left alone.
+func TestUnknownEnvironmentKey(t *testing.T) {
+	env := map[string]string{
+		"AGENT_SERVER_PROT": "9", "AGENT_SERVER_PORT": "8081", "AGENT_OS": "Linux", "AGENT_NAME": "ci-runner-3",
+		"AGENT_CONFIG": "", "AGENT_AUTH_JWT_SECRET": "s", "AGENT_LLM_TEMPERATUR": "", "PATH": "/bin",
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	err := cfgCheckEnvNames(names, cfgTestEnv(env))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.File != "environment AGENT_SERVER_PROT" || ce.Key != "server.prot" {
+		t.Fatalf("cfgCheckEnvNames = %v; want an unknown-key error for AGENT_SERVER_PROT (server.prot)", err)
+	}
+	delete(env, "AGENT_SERVER_PROT")
+	if err := cfgCheckEnvNames(names, cfgTestEnv(env)); err != nil {
+		t.Errorf("without the misspelt variable: %v; want nil", err)
+	}
+	env["AGENT_LLM_API_KEY"] = "sk-x"
+	if err := cfgCheckEnvNames(append(names, "AGENT_LLM_API_KEY"), cfgTestEnv(env)); err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
+		t.Errorf("AGENT_LLM_API_KEY: %v; want the secrets hint", err)
+	}
+
+	// Through loadConfig, from the real process environment.
+	t.Setenv("AGENT_SESSIONS_MAX_SESION", "5")
+	if _, err := loadConfig("", os.Getenv, nil); err == nil || !strings.Contains(err.Error(), "AGENT_SESSIONS_MAX_SESION") {
+		t.Errorf("loadConfig with AGENT_SESSIONS_MAX_SESION set: %v; want it refused", err)
+	}
+}
