@@ -234,7 +234,7 @@ func withRequestInfo(logger *slog.Logger, metrics *Metrics, tracer *Tracer, now 
 		start := now()
 		ri := &requestInfo{trace: tracer.NewTraceContext(r.Header.Get("traceparent"), r.Header.Get("tracestate")), route: "unmatched", start: start}
 		ri.tp = ri.trace.Traceparent()
-		ri.reqID = "req_" + ri.spanID()
+		ri.reqID = ri.trace.RequestID()
 		if ip, via := clientIP(r, trusted); ip.IsValid() {
 			ri.clientIP, ri.viaProxy = ip.String(), via
 		} else {
