@@ -58,11 +58,14 @@ var auditNoMetadata = map[string]string{}
 // MarshalJSON writes every field of DESIGN §8, error_message even when
 // empty and metadata as {} when there is none, so that every record has the
 // same shape; seq, prev_hash and hash only in the file backend.
-func (ev AuditEvent) MarshalJSON() ([]byte, error) {
+func (ev AuditEvent) MarshalJSON() ([]byte, error) { return json.Marshal(ev.fields()) }
+
+// fields is ev as MarshalJSON encodes it: nil metadata stands as {}.
+func (ev AuditEvent) fields() auditEventFields {
 	if ev.Metadata == nil {
 		ev.Metadata = auditNoMetadata
 	}
-	return json.Marshal(auditEventFields(ev))
+	return auditEventFields(ev)
 }
 
 // auditEventV1 is how records were encoded before every field was always

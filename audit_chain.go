@@ -61,10 +61,7 @@ var auditErrChainBroken = errors.New("audit chain broken")
 // them.
 func auditEncodeBody(ev AuditEvent) ([]byte, error) {
 	ev.Seq, ev.PrevHash, ev.Hash = 0, "", ""
-	if ev.Metadata == nil {
-		ev.Metadata = auditNoMetadata
-	}
-	b, err := json.Marshal(auditEventFields(ev)) // what MarshalJSON writes, without its second pass
+	b, err := json.Marshal(ev.fields()) // what MarshalJSON writes, without encoding/json's second pass over it
 	if err != nil {
 		return nil, fmt.Errorf("encode audit event: %w", err)
 	}
