@@ -40,15 +40,18 @@ type OpenAIClient struct {
 
 // oaiRequest is the Chat Completions request body.
 type oaiRequest struct {
-	Model               string       `json:"model"`
-	Messages            []oaiMessage `json:"messages"`
-	Temperature         float64      `json:"temperature"`
-	MaxTokens           int          `json:"max_tokens,omitempty"`
-	MaxCompletionTokens int          `json:"max_completion_tokens,omitempty"`
-	Stream              bool         `json:"stream,omitempty"`
-	StreamOptions       *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options,omitempty"`
+	Model               string            `json:"model"`
+	Messages            []oaiMessage      `json:"messages"`
+	Temperature         float64           `json:"temperature"`
+	MaxTokens           int               `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int               `json:"max_completion_tokens,omitempty"`
+	Stream              bool              `json:"stream,omitempty"`
+	StreamOptions       *oaiStreamOptions `json:"stream_options,omitempty"`
+}
+
+// oaiStreamOptions asks a stream for its usage in the last chunk.
+type oaiStreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
 }
 
 // newOpenAIClient returns a client for baseURL ("" → the public API; the URL
@@ -189,9 +192,7 @@ func (c *OpenAIClient) buildRequest(req *LLMRequest, stream bool) (*oaiRequest, 
 	}
 	if stream {
 		body.Stream = true
-		body.StreamOptions = &struct {
-			IncludeUsage bool `json:"include_usage"`
-		}{IncludeUsage: true}
+		body.StreamOptions = &oaiStreamOptions{IncludeUsage: true}
 	}
 	return body, nil
 }
