@@ -329,7 +329,7 @@ func cfgApplyFile(c *Config, file string, data []byte, prov map[string]cfgSource
 // cfgEnvironNames lists the names in the process environment. The loader
 // reads values only through its getenv; the names only say which AGENT_*
 // variables to look at for unknown keys.
-var cfgEnvironNames = func() []string {
+func cfgEnvironNames() []string {
 	env := os.Environ()
 	names := make([]string, 0, len(env))
 	for _, kv := range env {
@@ -352,8 +352,7 @@ func cfgCheckEnvNames(names []string, getenv func(string) string) error {
 		section, _, _ := strings.Cut(f.key, ".")
 		sections[strings.ToUpper(section)] = true
 	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(slices.Values(names)) { // the same first error every time
 		rest, ok := strings.CutPrefix(name, "AGENT_")
 		if !ok || known[name] || getenv(name) == "" {
 			continue
