@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -461,7 +462,11 @@ func TestProviderTransportErrorNamesURL(t *testing.T) {
 	if err == nil {
 		t.Fatal("call to a closed server succeeded")
 	}
-	want := `Post "` + strings.Replace(srv.URL, "http://", "http://gw:xxxxx@", 1) + `/v1/chat/completions"`
+	u, perr := url.Parse(base + "/v1/chat/completions")
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	want := `Post "` + u.Redacted() + `"` // the password replaced
 	if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "s3cret") || strings.Contains(msg, sseTestKey) {
 		t.Errorf("error %q; want it to name %s, without the password or key", msg, want)
 	}
