@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -47,3 +48,21 @@ func injBenchmarkScan(b *testing.B, n int) {
 
 func BenchmarkScan1KiB(b *testing.B)  { injBenchmarkScan(b, 1<<10) }
 func BenchmarkScan32KiB(b *testing.B) { injBenchmarkScan(b, 32<<10) }
+
+// BenchmarkDetectorRetained builds the detector and reports the live heap
+// it keeps once built (after a GC): its rules and head index stay for the
+// process's life, so they are part of idle RSS.
+func BenchmarkDetectorRetained(b *testing.B) {
+	var kept uint64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		d := newInjectionDetector()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		kept += after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(d)
+	}
+	b.ReportMetric(float64(kept)/float64(b.N), "retained-B")
+}
