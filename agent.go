@@ -132,7 +132,7 @@ func (a *Agent) turn(ctx context.Context, req TurnRequest) (*TurnResult, error) 
 		Resource: "session:" + req.SessionID, Success: true,
 		Metadata: map[string]string{"conversation_id": conv.ID, "message_fingerprint": auditFingerprint(req.Message)},
 	})
-	effects := []Effect{}
+	var effects []Effect
 	conv, effects, err = reduce(conv, SendMessage{Text: req.Message, At: a.now()})
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -200,15 +199,6 @@ func validID(s string) bool {
 		}
 	}
 	return true
-}
-
-// peerIP is the address of the connection's other end.
-func peerIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // handleChat is POST /chat, in the order of DESIGN §2: authenticate,

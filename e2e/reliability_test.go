@@ -232,20 +232,6 @@ func relScrape(ctx context.Context, admin string) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// relMetric reads one sample; a missing sample fails the test.
-func relMetric(t *testing.T, p *agentProc, name string) float64 {
-	t.Helper()
-	m, err := relScrape(t.Context(), p.Admin)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	v, ok := m[name]
-	if !ok {
-		t.Fatalf("metric %s not exposed", name)
-	}
-	return v
-}
-
 // relBase is a process's idle footprint.
 type relBase struct{ goroutines, rss float64 }
 

@@ -246,14 +246,13 @@ func writeStream(w http.ResponseWriter, text string, tool bool) {
 // ---- the agent ----
 
 type agent struct {
-	cmd         *exec.Cmd
-	api, admin  string
-	done        chan struct{}
-	exitCode    int
-	panics      atomic.Int64
-	logPath     string
-	killOnce    sync.Once
-	stoppedOnce sync.Once
+	cmd        *exec.Cmd
+	api, admin string
+	done       chan struct{}
+	exitCode   int
+	panics     atomic.Int64
+	logPath    string
+	killOnce   sync.Once
 }
 
 func startAgent(bin, dir, upstreamURL string) (*agent, error) {
