@@ -34,6 +34,7 @@ type toolNLToken struct {
 	op      byte   // toolNLOp: one of + - * / % ^
 	space   bool
 	spelled bool
+	implied bool // toolNLNum: the exponent a word supplies ("squared" → ^2), not an operand of the text
 }
 
 // toolNLLex splits a lower-cased message into numbers, operators, parentheses,
@@ -294,7 +295,7 @@ func toolNLWordToMath(raw []toolNLToken, i int, cur []toolNLToken) ([]toolNLToke
 		if p.op != 0 {
 			out := []toolNLToken{{kind: toolNLOp, op: p.op, spelled: true}}
 			if p.then != "" {
-				out = append(out, toolNLToken{kind: toolNLNum, text: p.then})
+				out = append(out, toolNLToken{kind: toolNLNum, text: p.then, implied: true})
 			}
 			return out, len(p.words)
 		}
@@ -365,6 +366,11 @@ func toolNLTrim(seg []toolNLToken) []toolNLToken {
 		case first.kind == toolNLOp && first.op != '-' && first.op != '+',
 			first.kind == toolNLRParen, first.kind == toolNLComma:
 			seg = seg[1:]
+			if len(seg) > 0 && seg[0].implied {
+				// "squared" with nothing before it: its exponent goes with
+				// it, or "squared squared" would read as 2^2.
+				seg = seg[1:]
+			}
 		case last.kind == toolNLOp, last.kind == toolNLLParen, last.kind == toolNLComma, last.kind == toolNLFunc:
 			seg = seg[:len(seg)-1]
 		case opens > closes && first.kind == toolNLLParen:

@@ -45,6 +45,8 @@ func TestFindArithmetic(t *testing.T) {
 		{"I bought 3 apples at 0.5 each, 3 * 0.5 in total", "3*0.5", true},
 		// negatives
 		{"Hello", "", false},
+		{"squared squared", "", false}, // a word's exponent is no operand (fuzzing found 2^2)
+		{"times cubed", "", false},
 		{"what's up", "", false},
 		{"I'm 25 years old", "", false},
 		{"I have 3 cats", "", false},
@@ -73,6 +75,10 @@ func TestFindArithmetic(t *testing.T) {
 		got, ok := findArithmetic(tt.text)
 		if got != tt.want || ok != tt.wantOK {
 			t.Errorf("findArithmetic(%q) = %q, %v; want %q, %v", tt.text, got, ok, tt.want, tt.wantOK)
+		}
+		// The lexer itself, without the no-operand shortcut, must agree.
+		if got, ok := findArithmeticIn(tt.text); got != tt.want || ok != tt.wantOK {
+			t.Errorf("findArithmeticIn(%q) = %q, %v; want %q, %v", tt.text, got, ok, tt.want, tt.wantOK)
 		}
 	}
 }
