@@ -10,12 +10,15 @@ package main
 // beside their code in injection_bench_test.go and audit_bench_test.go.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,6 +244,14 @@ const hotMockReply = `{"id":"chatcmpl-bench","object":"chat.completion","created
 // provider path of the load harness's scenarios 2-5, minus the inbound
 // network hop.
 func BenchmarkHotChatHandlerOpenAI(b *testing.B) {
+	upstream := hotUpstream(b)
+	hotServeChat(b, hotApp(b, map[string]string{"OPENAI_API_KEY": "sk-bench"},
+		"llm.provider=openai", "llm.base_url="+upstream.URL+"/v1"))
+}
+
+// hotUpstream is a local OpenAI-compatible server that reads the request
+// and answers hotMockReply at once.
+func hotUpstream(b *testing.B) *httptest.Server {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil && !errors.Is(err, io.EOF) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -250,6 +261,71 @@ func BenchmarkHotChatHandlerOpenAI(b *testing.B) {
 		io.WriteString(w, hotMockReply)
 	}))
 	b.Cleanup(upstream.Close)
-	hotServeChat(b, hotApp(b, map[string]string{"OPENAI_API_KEY": "sk-bench"},
-		"llm.provider=openai", "llm.base_url="+upstream.URL+"/v1"))
+	return upstream
+}
+
+// BenchmarkHotBareProxy sends the same requests as
+// BenchmarkHotChatHandlerOpenAI through a bare httputil.ReverseProxy to the
+// same kind of local server: the in-process counterpart of the harness's
+// proxy, to set beside it (the difference is what /chat does beyond one
+// hop).
+func BenchmarkHotBareProxy(b *testing.B) {
+	upstream := hotUpstream(b)
+	u, err := url.Parse(upstream.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.Transport = newLLMHTTPClient(0).Transport // the same pool as ours
+	hotServeChat(b, p)
+}
+
+// BenchmarkHotProviderCall is one provider call, side by side: "openai" is
+// OpenAIClient.Complete (the Chat Completions body built from a one-message
+// conversation, the system prompt and the built-in tools; the answer read
+// and parsed); "bare" posts a body of the same size to the same kind of
+// server through the same transport and discards the answer. The
+// difference is the client's own work.
+func BenchmarkHotProviderCall(b *testing.B) {
+	req := &LLMRequest{Model: "gpt-4o-mini", System: systemPrompt, MaxTokens: 4096, Temperature: 0.7,
+		Messages: []Message{{Role: "user", Content: "Hello there! Please give me a short, friendly summary of the kinds of questions you are able to help me with."}},
+		Tools:    newToolRegistry(time.Now).Specs(),
+		Header:   map[string]string{"traceparent": "00-5517db4ab2f757d4fdb8b5454b06d935-4b0e7d8925cde718-01"}}
+	b.Run("openai", func(b *testing.B) {
+		c := newOpenAIClient(hotUpstream(b).URL+"/v1", "sk-bench", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Complete(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bare", func(b *testing.B) {
+		// The body our client sends, captured once.
+		var body []byte
+		capture := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ = io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, hotMockReply)
+		}))
+		_, err := newOpenAIClient(capture.URL+"/v1", "sk-bench", nil).Complete(context.Background(), req)
+		capture.Close()
+		if err != nil || len(body) == 0 {
+			b.Fatalf("capturing the request body: %v (%d bytes)", err, len(body))
+		}
+		target := hotUpstream(b).URL + "/v1/chat/completions"
+		hc := newLLMHTTPClient(0)
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := hc.Post(target, "application/json", bytes.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("bare POST = %s", resp.Status)
+			}
+		}
+	})
 }
