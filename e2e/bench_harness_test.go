@@ -66,6 +66,12 @@ func TestBenchHarnessQuick(t *testing.T) {
 	if m := regexp.MustCompile(`\| 1 \| answers 200 \| ([\d.]+) %`).FindStringSubmatch(table); m != nil && m[1] != "100.00" {
 		t.Errorf("scenario 1 answered 200 to %s %% of requests; want 100 %% (do limits bind?)", m[1])
 	}
+	// Scenario 3's closed-loop note: both processes served requests.
+	if m := regexp.MustCompile(`scenario 3: closed loop at c=\d+ .*: CPU per request \d+ µs at (\d+) req/s \(production-agent\), \d+ µs at (\d+) req/s \(proxy\)`).FindStringSubmatch(table); m == nil {
+		t.Errorf("no closed-loop note for scenario 3")
+	} else if m[1] == "0" || m[2] == "0" {
+		t.Errorf("scenario 3's closed loop served nothing on one side: %s", m[0])
+	}
 	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", table, stderr.String())
 	}
