@@ -72,6 +72,9 @@ func TestBenchHarnessQuick(t *testing.T) {
 	} else if m[1] == "0" || m[2] == "0" {
 		t.Errorf("scenario 3's closed loop served nothing on one side: %s", m[0])
 	}
+	if strings.Contains(table, "scenario 3, closed loop:") {
+		t.Errorf("scenario 3's closed loop had failures")
+	}
 	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", table, stderr.String())
 	}

@@ -363,6 +363,9 @@ func (b *bench) cpu() error {
 			s.cpu += after - before
 		}
 	}
+	if err := checkAlive(ag.child); err != nil {
+		return err
+	}
 	b.note("scenario 3: closed loop at c=%d instead of a fixed rate: CPU per request %s µs at %.0f req/s (production-agent), %s µs at %.0f req/s (proxy).",
 		b.cfg.concurrency, usNum(perReq(sides[0])), sides[0].o.rps(), usNum(perReq(sides[1])), sides[1].o.rps())
 	for _, s := range sides {
