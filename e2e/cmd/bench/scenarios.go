@@ -292,42 +292,16 @@ func (b *bench) cpu() error {
 	warm := min(b.cfg.cpuDur/4, time.Second)
 	openLoop(b.ctx, b.client, ours, b.cfg.cpuRate, warm)
 	openLoop(b.ctx, b.client, ref, b.cfg.cpuRate, warm)
-	type side struct {
-		t   *target
-		pid int
-		cpu time.Duration
-		o   *outcome
-	}
-	sides := []*side{{t: ours, pid: ag.Pid(), o: &outcome{}}, {t: ref, pid: proxy.Pid(), o: &outcome{}}}
 	per := b.cfg.cpuDur / time.Duration(b.cfg.rounds)
-	for round := range b.cfg.rounds {
-		order := []*side{sides[0], sides[1]}
-		if round%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, s := range order {
-			before, err := cpuTime(s.pid)
-			if err != nil {
-				return err
-			}
-			s.o.merge(openLoop(b.ctx, b.client, s.t, b.cfg.cpuRate, per))
-			after, err := cpuTime(s.pid)
-			if err != nil {
-				return err
-			}
-			s.cpu += after - before
-		}
+	sides, err := cpuRounds(b.cfg.rounds, []cpuSide{{t: ours, pid: ag.Pid()}, {t: ref, pid: proxy.Pid()}},
+		func(t *target) *outcome { return openLoop(b.ctx, b.client, t, b.cfg.cpuRate, per) })
+	if err != nil {
+		return err
 	}
 	if err := checkAlive(ag.child); err != nil {
 		return err
 	}
-	perReq := func(s *side) time.Duration {
-		if s.o.total() == 0 {
-			return 0
-		}
-		return s.cpu / time.Duration(s.o.total())
-	}
-	ourCPU, refCPU := perReq(sides[0]), perReq(sides[1])
+	ourCPU, refCPU := sides[0].perRequest(), sides[1].perRequest()
 	b.add(row{n: "3", metric: fmt.Sprintf("CPU per request at %.0f req/s, openai → mock 0 ms (µs)", b.cfg.cpuRate),
 		ours: usNum(ourCPU), ref: usNum(refCPU) + " proxy", target: "≤ 100",
 		verdict: verdict(ourCPU <= 100*time.Microsecond && sides[0].o.failed == 0 && sides[0].o.ok > 0)})
@@ -340,34 +314,18 @@ func (b *bench) cpu() error {
 	}
 	// The same, closed loop at -concurrency: each process as busy as the
 	// load generator can make it, where a wake-up serves several requests
-	// (the regime of the reference figures). A note, not a row: the
-	// table's row is the fixed rate.
-	for _, s := range sides {
-		s.cpu, s.o = 0, &outcome{}
-	}
-	for round := range b.cfg.rounds {
-		order := []*side{sides[0], sides[1]}
-		if round%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, s := range order {
-			before, err := cpuTime(s.pid)
-			if err != nil {
-				return err
-			}
-			s.o.merge(closedLoop(b.ctx, b.client, s.t, b.cfg.concurrency, per))
-			after, err := cpuTime(s.pid)
-			if err != nil {
-				return err
-			}
-			s.cpu += after - before
-		}
+	// (the regime whose figures match the reference ones). A note,
+	// not a row: the table's row is the fixed rate.
+	sides, err = cpuRounds(b.cfg.rounds, []cpuSide{{t: ours, pid: ag.Pid()}, {t: ref, pid: proxy.Pid()}},
+		func(t *target) *outcome { return closedLoop(b.ctx, b.client, t, b.cfg.concurrency, per) })
+	if err != nil {
+		return err
 	}
 	if err := checkAlive(ag.child); err != nil {
 		return err
 	}
 	b.note("scenario 3: closed loop at c=%d instead of a fixed rate: CPU per request %s µs at %.0f req/s (production-agent), %s µs at %.0f req/s (proxy).",
-		b.cfg.concurrency, usNum(perReq(sides[0])), sides[0].o.rps(), usNum(perReq(sides[1])), sides[1].o.rps())
+		b.cfg.concurrency, usNum(sides[0].perRequest()), sides[0].o.rps(), usNum(sides[1].perRequest()), sides[1].o.rps())
 	for _, s := range sides {
 		if f := failures(s.o); f != "" {
 			b.note("scenario 3, closed loop: %s: %s", s.t.name, f)
@@ -377,6 +335,51 @@ func (b *bench) cpu() error {
 		b.profileCPU(ag, "chat-openai", func(d time.Duration) { openLoop(b.ctx, b.client, ours, b.cfg.cpuRate, d) })
 	}
 	return nil
+}
+
+// cpuSide is one process measured by cpuRounds: the target that loads it,
+// its PID, and what the rounds gave (CPU time used, requests answered).
+type cpuSide struct {
+	t   *target
+	pid int
+	cpu time.Duration
+	o   *outcome
+}
+
+// perRequest is the CPU time per request sent (0 when none was).
+func (s *cpuSide) perRequest() time.Duration {
+	if s.o.total() == 0 {
+		return 0
+	}
+	return s.cpu / time.Duration(s.o.total())
+}
+
+// cpuRounds runs load against each side in turn for rounds rounds, the
+// order alternating, and adds each process's utime+stime over its own
+// turns (from /proc/PID/stat before and after).
+func cpuRounds(rounds int, sides []cpuSide, load func(*target) *outcome) ([]cpuSide, error) {
+	for i := range sides {
+		sides[i].cpu, sides[i].o = 0, &outcome{}
+	}
+	for round := range rounds {
+		for k := range sides {
+			s := &sides[k]
+			if round%2 == 1 {
+				s = &sides[len(sides)-1-k]
+			}
+			before, err := cpuTime(s.pid)
+			if err != nil {
+				return nil, err
+			}
+			s.o.merge(load(s.t))
+			after, err := cpuTime(s.pid)
+			if err != nil {
+				return nil, err
+			}
+			s.cpu += after - before
+		}
+	}
+	return sides, nil
 }
 
 // heldResult is one side of a fixed-rate run against a slow upstream.
