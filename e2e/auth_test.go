@@ -261,7 +261,7 @@ func authzCheckTokens(t *testing.T, p *agentProc, admin http.Header, good []auth
 			if trace == "" {
 				t.Fatalf("401 body %s has no trace_id", r.Body)
 			}
-			var found *auditRecord
+			var found *audRecord
 			for _, ev := range fetchAudit(t, p, admin, "action=auth.failure&limit=1000") {
 				if ev.TraceID == trace {
 					found = &ev

@@ -336,30 +336,15 @@ func chatBody(user, session, message string) map[string]any {
 	return map[string]any{"user_id": user, "session_id": session, "message": message}
 }
 
-// auditRecord is the part of an audit record (DESIGN §8) the tests read.
-type auditRecord struct {
-	ID           string            `json:"id"`
-	EventType    string            `json:"event_type"`
-	Severity     string            `json:"severity"`
-	Actor        string            `json:"actor"`
-	Action       string            `json:"action"`
-	Resource     string            `json:"resource"`
-	Success      bool              `json:"success"`
-	ErrorMessage string            `json:"error_message"`
-	SourceIP     string            `json:"source_ip"`
-	TraceID      string            `json:"trace_id"`
-	Metadata     map[string]string `json:"metadata"`
-}
-
 // fetchAudit is GET /audit?query on p's admin listener with header.
-func fetchAudit(t *testing.T, p *agentProc, header http.Header, query string) []auditRecord {
+func fetchAudit(t *testing.T, p *agentProc, header http.Header, query string) []audRecord {
 	t.Helper()
 	r := doHTTP(t, nil, http.MethodGet, p.Admin+"/audit?"+query, header, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET /audit?%s = %d %s; want 200", query, r.Status, r.Body)
 	}
 	var out struct {
-		Events []auditRecord `json:"events"`
+		Events []audRecord `json:"events"`
 	}
 	if err := json.Unmarshal(r.Body, &out); err != nil {
 		t.Fatalf("GET /audit?%s body: %v", query, err)

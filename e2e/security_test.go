@@ -665,9 +665,9 @@ func secWaitIncident(t *testing.T, p *agentProc, header http.Header, query strin
 }
 
 // secWaitAudit polls GET /audit?query until an event satisfies ok.
-func secWaitAudit(t *testing.T, p *agentProc, query string, d time.Duration, ok func(auditRecord) bool) auditRecord {
+func secWaitAudit(t *testing.T, p *agentProc, query string, d time.Duration, ok func(audRecord) bool) audRecord {
 	t.Helper()
-	var found auditRecord
+	var found audRecord
 	if !pollUntil(t.Context(), d, func() bool {
 		for _, ev := range fetchAudit(t, p, nil, query) {
 			if ok(ev) {
@@ -730,7 +730,7 @@ func TestSecConfigurationTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev := secWaitAudit(t, p, "event_type=configuration&action=configuration.reload", 20*time.Second,
-			func(ev auditRecord) bool { return true })
+			func(ev audRecord) bool { return true })
 		if ev.Success || ev.Metadata["refused"] != "security.enabled" || ev.Severity != "critical" {
 			t.Errorf("reload audit event %+v; want a failed critical reload with refused=security.enabled", ev)
 		}
@@ -761,7 +761,7 @@ func TestSecConfigurationTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev := secWaitAudit(t, p, "event_type=configuration&action=configuration.reload", 20*time.Second,
-			func(ev auditRecord) bool { return true })
+			func(ev audRecord) bool { return true })
 		if !ev.Success || ev.Metadata["applied"] != "resilience.rate_limit_burst" || ev.Metadata["needs_restart"] != "" {
 			t.Errorf("reload audit event %+v; want success, applied=resilience.rate_limit_burst, nothing needing a restart", ev)
 		}
